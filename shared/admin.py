@@ -1,0 +1,201 @@
+"""Operator CLI: tenants, users, grants, numbers and webhooks, against whatever storage the
+settings name. Run `python -m shared.admin --help`.
+
+Passwords are read from --password-stdin or the ADMIN_PASSWORD variable, never from argv
+where other users of the machine could see them in the process list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from shared.app import App
+from shared.errors import ConfigurationError, ServiceError
+from shared.settings import load_settings
+
+DEMO_TENANT = "00000000-0000-0000-0000-000000000000"
+DEMO_EMAIL = "your-email@example.com"
+DEMO_PASSWORD = "your-password"  # noqa: S105 - the guide's public placeholder, emulator only
+DEMO_NUMBER = "+15551234567"
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    value = os.environ.get("ADMIN_PASSWORD")
+    if not value:
+        raise SystemExit("give the password on stdin (--password-stdin) or in ADMIN_PASSWORD")
+    return value
+
+
+def seed_demo(app: App) -> dict[str, Any]:
+    """The guide's placeholder account, so its examples run unchanged. Emulator storage only."""
+    if not app.storage.is_emulator:
+        raise SystemExit("refusing to seed the demo account: storage is not the local emulator")
+    d = app.directory
+    d.create_tenant("Demo tenant", DEMO_TENANT)
+    if d.get_user(DEMO_EMAIL) is None:
+        d.create_user(DEMO_EMAIL, DEMO_PASSWORD)
+    d.grant(DEMO_EMAIL, DEMO_TENANT)
+    d.provision_number(DEMO_TENANT, DEMO_NUMBER)
+    return {"tenantId": DEMO_TENANT, "email": DEMO_EMAIL, "number": DEMO_NUMBER}
+
+
+def _tenant_view(app: App, tenant_id: str) -> dict[str, Any]:
+    t = app.directory.require_tenant(tenant_id)
+    return {
+        "tenantId": t.id,
+        "name": t.name,
+        "webhookUrl": t.webhook_url,
+        "webhookDisabled": t.webhook_disabled,
+        "webhookSecrets": list(t.webhook_secrets),
+        "numbers": app.directory.tenant_numbers(t.id),
+    }
+
+
+def _set_password(app: App, a: argparse.Namespace) -> dict[str, Any]:
+    app.directory.set_password(a.email, _password(a))
+    return {"email": a.email}
+
+
+def _provision(app: App, a: argparse.Namespace) -> dict[str, Any]:
+    app.directory.provision_number(a.tenant, a.number)
+    return _tenant_view(app, a.tenant)
+
+
+def _release(app: App, a: argparse.Namespace) -> dict[str, Any]:
+    app.directory.release_number(a.tenant, a.number)
+    return _tenant_view(app, a.tenant)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m shared.admin", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def cmd(
+        name: str, help: str, run: Callable[[App, argparse.Namespace], Any]
+    ) -> argparse.ArgumentParser:
+        parser = sub.add_parser(name, help=help)
+        parser.set_defaults(run=run)
+        return parser
+
+    c = cmd(
+        "tenant-create",
+        "create a tenant (idempotent with --id)",
+        lambda app, a: _tenant_view(app, app.directory.create_tenant(a.name, a.id).id),
+    )
+    c.add_argument("name")
+    c.add_argument("--id", help="tenant GUID (default: a new one)")
+
+    cmd(
+        "tenant-list",
+        "list tenants",
+        lambda app, a: [_tenant_view(app, t.id) for t in app.directory.list_tenants()],
+    )
+
+    c = cmd("tenant-show", "show one tenant", lambda app, a: _tenant_view(app, a.tenant))
+    c.add_argument("tenant")
+
+    c = cmd(
+        "webhook-set",
+        "set (or clear with '') a tenant's inbound webhook URL",
+        lambda app, a: _tenant_view(app, app.directory.set_webhook(a.tenant, a.url).id),
+    )
+    c.add_argument("tenant")
+    c.add_argument("url")
+
+    c = cmd(
+        "webhook-rotate-secret",
+        "add a new webhook signing secret (the previous one stays)",
+        lambda app, a: _tenant_view(
+            app, app.directory.rotate_webhook_secret(a.tenant, keep_previous=not a.drop_previous).id
+        ),
+    )
+    c.add_argument("tenant")
+    c.add_argument("--drop-previous", action="store_true", help="sign with the newest secret only")
+
+    c = cmd(
+        "user-create",
+        "create a user",
+        lambda app, a: {"email": app.directory.create_user(a.email, _password(a)).email},
+    )
+    c.add_argument("email")
+    c.add_argument("--password-stdin", action="store_true")
+
+    c = cmd(
+        "user-set-password",
+        "change a user's password",
+        _set_password,
+    )
+    c.add_argument("email")
+    c.add_argument("--password-stdin", action="store_true")
+
+    c = cmd(
+        "user-grant",
+        "let a user act for a tenant",
+        lambda app, a: _user_view(app.directory.grant(a.email, a.tenant)),
+    )
+    c.add_argument("email")
+    c.add_argument("tenant")
+
+    c = cmd(
+        "user-revoke",
+        "stop a user acting for a tenant",
+        lambda app, a: _user_view(app.directory.revoke(a.email, a.tenant)),
+    )
+    c.add_argument("email")
+    c.add_argument("tenant")
+
+    cmd(
+        "user-list",
+        "list users",
+        lambda app, a: [_user_view(u) for u in app.directory.list_users()],
+    )
+
+    c = cmd(
+        "number-provision",
+        "provision an E.164 number for a tenant (idempotent)",
+        _provision,
+    )
+    c.add_argument("tenant")
+    c.add_argument("number")
+
+    c = cmd(
+        "number-release",
+        "release a tenant's number",
+        _release,
+    )
+    c.add_argument("tenant")
+    c.add_argument("number")
+
+    cmd(
+        "seed-demo",
+        "seed the guide's demo account (local emulator only)",
+        lambda app, a: seed_demo(app),
+    )
+    return p  # fmt: skip
+
+
+def _user_view(user: Any) -> dict[str, Any]:
+    return {"email": user.email, "tenantIds": sorted(user.tenant_ids)}
+
+
+def main(argv: Sequence[str] | None = None, app: App | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        app = app or App.build(load_settings())
+        result = args.run(app, args)
+    except (ConfigurationError, ServiceError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""The application's long-lived objects, built once per process from the settings.
+
+Function shims call `current()`; tests and the local host build an `App` with explicit settings
+and `install` it, so nothing reads the environment behind a test's back.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from shared.auth import Authenticator
+from shared.settings import Settings, load_settings
+from shared.storage import Storage
+from shared.tenancy import TenantDirectory
+
+
+@dataclass
+class App:
+    settings: Settings
+    storage: Storage
+    directory: TenantDirectory
+    auth: Authenticator
+
+    @classmethod
+    def build(cls, settings: Settings) -> App:
+        storage = Storage.from_settings(settings)
+        directory = TenantDirectory(storage)
+        auth = Authenticator(directory, cache_seconds=settings.auth_cache_seconds)
+        return cls(settings, storage, directory, auth)
+
+
+_app: App | None = None
+_lock = threading.Lock()
+
+
+def current() -> App:
+    global _app
+    if _app is None:
+        with _lock:
+            if _app is None:
+                _app = App.build(load_settings())
+    return _app
+
+
+def install(app: App | None) -> None:
+    global _app
+    _app = app

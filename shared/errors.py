@@ -1,0 +1,131 @@
+"""The one error hierarchy. Each error carries its HTTP status and a stable machine code;
+`shared.http` is the only place that turns them into `application/problem+json` responses."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ConfigurationError(Exception):
+    """Settings are missing or invalid; raised at start-up, never mapped to a client response."""
+
+
+class ServiceError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    title: ClassVar[str] = "Internal Server Error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code  # type: ignore[misc]
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+class BadRequest(ServiceError):
+    status = 400
+    code = "bad_request"
+    title = "Bad Request"
+
+
+class ValidationFailed(BadRequest):
+    """A request field is invalid; `errors` names each field (location, message, type)."""
+
+    code = "validation_failed"
+
+    def __init__(self, detail: str, errors: list[dict[str, str]], *, code: str | None = None):
+        super().__init__(detail, code=code, extra={"errors": errors})
+
+    @classmethod
+    def field(
+        cls, field: str, message: str, *, code: str = "validation_failed"
+    ) -> ValidationFailed:
+        return cls(f"{field}: {message}", [{"field": field, "message": message}], code=code)
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    code = "unauthorized"
+    title = "Unauthorized"
+
+    def __init__(self, detail: str = "Valid credentials are required.", *, realm: str = "api"):
+        super().__init__(
+            detail, headers={"WWW-Authenticate": f'Basic realm="{realm}", charset="UTF-8"'}
+        )
+
+
+class SignatureInvalid(ServiceError):
+    """A signed peer (carrier) request whose signature is missing, wrong or stale."""
+
+    status = 401
+    code = "signature_invalid"
+    title = "Unauthorized"
+
+
+class Forbidden(ServiceError):
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class NotFound(ServiceError):
+    status = 404
+    code = "not_found"
+    title = "Not Found"
+
+
+class Conflict(ServiceError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+    code = "payload_too_large"
+    title = "Payload Too Large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported Media Type"
+
+
+class Unprocessable(ServiceError):
+    status = 422
+    code = "unprocessable"
+    title = "Unprocessable Content"
+
+
+class TooManyRequests(ServiceError):
+    status = 429
+    code = "too_many_requests"
+    title = "Too Many Requests"
+
+    def __init__(self, detail: str, *, retry_after: int):
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
+
+
+class NotImplementedYet(ServiceError):
+    status = 501
+    code = "not_implemented"
+    title = "Not Implemented"
+
+
+class StorageUnavailable(ServiceError):
+    status = 503
+    code = "storage_unavailable"
+    title = "Service Unavailable"
+
+    def __init__(self, detail: str = "Storage is temporarily unavailable; retry shortly.") -> None:
+        super().__init__(detail, headers={"Retry-After": "5"})

@@ -1,0 +1,122 @@
+"""The HTTP edge: the one place that turns exceptions into `application/problem+json` responses
+(RFC 9457), plus small helpers for JSON bodies and authenticated calls."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import azure.functions as func
+from azure.core.exceptions import (
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
+from shared import app as application
+from shared.auth import Principal
+from shared.errors import ServiceError, StorageUnavailable
+from shared.logs import correlated
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[func.HttpRequest, "application.App"], func.HttpResponse]
+PROBLEM_BASE = "https://errors.media-api.example/"
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        headers=headers,
+        mimetype="application/json",
+        charset="utf-8",
+    )
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    code: str,
+    *,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> func.HttpResponse:
+    body = {
+        "type": PROBLEM_BASE + code.replace("_", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **(extra or {}),
+    }
+    return func.HttpResponse(
+        json.dumps(body),
+        status_code=status,
+        headers=headers,
+        mimetype="application/problem+json",
+        charset="utf-8",
+    )
+
+
+def to_problem(exc: ServiceError) -> func.HttpResponse:
+    return problem(
+        exc.status, exc.title, exc.detail, exc.code, headers=exc.headers, extra=exc.extra
+    )
+
+
+def correlation_for(req: func.HttpRequest, context: func.Context | None) -> str:
+    traceparent = _TRACEPARENT.match(req.headers.get("traceparent", ""))
+    if traceparent:
+        return traceparent.group(1)
+    if context is not None and getattr(context, "invocation_id", None):
+        return str(context.invocation_id)
+    return uuid.uuid4().hex
+
+
+def serve(
+    req: func.HttpRequest, context: func.Context | None, handler: Handler
+) -> func.HttpResponse:
+    """Run one HTTP handler: errors become problems; nothing internal leaks to the client."""
+    correlation = correlation_for(req, context)
+    with correlated(correlation):
+        try:
+            response = handler(req, application.current())
+        except ServiceError as exc:
+            response = to_problem(exc)
+        except (ServiceRequestError, ServiceResponseError):
+            log.warning("storage unreachable", exc_info=True)
+            response = to_problem(StorageUnavailable())
+        except HttpResponseError as exc:
+            if exc.status_code is not None and exc.status_code >= 500:
+                log.warning("storage answered %s", exc.status_code, exc_info=True)
+                response = to_problem(StorageUnavailable())
+            else:
+                response = _internal_error(correlation)
+        except Exception:  # noqa: BLE001 - the one boundary where anything unexpected becomes a 500
+            response = _internal_error(correlation)
+        response.headers["X-Correlation-Id"] = correlation
+        return response
+
+
+def _internal_error(correlation: str) -> func.HttpResponse:
+    log.exception("unhandled error")
+    return problem(
+        500,
+        "Internal Server Error",
+        "An unexpected error occurred. Quote the correlation id when contacting support.",
+        "internal_error",
+        extra={"correlationId": correlation},
+    )
+
+
+def authenticate(req: func.HttpRequest, app: application.App) -> Principal:
+    return app.auth.authenticate(req.headers.get("Authorization"))

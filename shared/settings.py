@@ -1,0 +1,110 @@
+"""The one settings object: read from the environment (Azure app settings, or `local.settings.json`
+values loaded by the host), validated once at start-up, then passed in explicitly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from shared.errors import ConfigurationError
+
+MIB = 1024 * 1024
+LOCAL_SETTINGS = Path("local.settings.json")
+
+
+class LocalSettingsSource(PydanticBaseSettingsSource):
+    """The `Values` of `local.settings.json` (as `func start` reads them), below the environment."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path = LOCAL_SETTINGS) -> None:
+        super().__init__(settings_cls)
+        values = json.loads(path.read_text()).get("Values", {}) if path.is_file() else {}
+        self._values = {str(k).lower(): v for k, v in values.items()}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        fields = self.settings_cls.model_fields
+        return {name: self._values[name] for name in fields if name in self._values}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    # Media storage. Locally a connection string (Azurite); in Azure an account name reached by
+    # managed identity plus the account key (from Key Vault) that signs the long-lived SAS URLs.
+    media_storage_connection_string: SecretStr | None = None
+    media_storage_account_name: str | None = None
+    media_storage_account_key: SecretStr | None = None
+    media_storage_blob_endpoint: str | None = None
+    managed_identity_client_id: str | None = None
+
+    media_container: str = "attachments"
+    originals_container: str = "originals"
+    sas_policy_id: str = Field(default="media-read-v1", min_length=1, max_length=64)
+    sas_validity_days: int = Field(default=99 * 365 + 24, gt=0)  # 99 years, leap days included
+    max_media_bytes: int = Field(default=5 * MIB, gt=0)
+    carrier_budget_bytes: int = Field(default=1 * MIB, gt=0)
+    max_image_side: int = Field(default=1024, gt=0)
+
+    auth_cache_seconds: float = Field(default=300.0, ge=0)
+    # Outbound-fetch guard: loopback is refused unless explicitly allowed (tests only).
+    outbound_allow_loopback: bool = False
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, LocalSettingsSource(settings_cls))
+
+    @model_validator(mode="after")
+    def _one_storage_source(self) -> Settings:
+        if self.media_storage_connection_string is None and self.media_storage_account_name is None:
+            raise ValueError(
+                "set MEDIA_STORAGE_CONNECTION_STRING (local) or MEDIA_STORAGE_ACCOUNT_NAME (Azure)"
+            )
+        return self
+
+    @property
+    def storage_is_emulator(self) -> bool:
+        """True when storage is the local emulator: only then may the demo account be seeded."""
+        if self.media_storage_connection_string is None:
+            return False
+        parts = parse_connection_string(self.media_storage_connection_string.get_secret_value())
+        if parts.get("UseDevelopmentStorage", "").lower() == "true":
+            return True
+        endpoint = parts.get("BlobEndpoint", "")
+        host = urlparse(endpoint).hostname or ""
+        return parts.get("AccountName") == "devstoreaccount1" and host in ("127.0.0.1", "localhost")
+
+
+def parse_connection_string(value: str) -> dict[str, str]:
+    pairs = (item.split("=", 1) for item in value.split(";") if "=" in item)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, turning validation errors into one clear message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]).upper() or "settings"
+            problems.append(f"{name}: {err['msg']}")
+        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,108 @@
+"""Clients for the storage account that holds media, records and queues (Azurite locally).
+
+Retries are tuned for the HTTP path: a request must answer well inside Azure's 230 s limit, so the
+SDK gives up after a few short tries and the caller maps the failure to a 503.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableClient, TableServiceClient
+from azure.storage.blob import BlobServiceClient, ContainerClient
+from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64EncodePolicy
+
+from shared.settings import Settings, parse_connection_string
+
+HTTP_PATH_RETRY: dict[str, Any] = {
+    "retry_total": 2,
+    "retry_backoff_factor": 0.3,
+    "retry_backoff_max": 2,
+    "connection_timeout": 5,
+    "read_timeout": 30,
+}
+
+TABLES = ("tenants", "users", "numbers", "tenantnumbers")
+
+
+@dataclass
+class Storage:
+    blobs: BlobServiceClient
+    tables: TableServiceClient
+    queues: QueueServiceClient
+    account_name: str
+    account_key: str | None
+    is_emulator: bool
+    _ensured: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Storage:
+        if settings.media_storage_connection_string is not None:
+            conn = settings.media_storage_connection_string.get_secret_value()
+            parts = parse_connection_string(conn)
+            return cls(
+                blobs=BlobServiceClient.from_connection_string(conn, **HTTP_PATH_RETRY),
+                tables=TableServiceClient.from_connection_string(conn, **HTTP_PATH_RETRY),
+                queues=QueueServiceClient.from_connection_string(conn, **HTTP_PATH_RETRY),
+                account_name=parts.get("AccountName", "devstoreaccount1"),
+                account_key=parts.get("AccountKey"),
+                is_emulator=settings.storage_is_emulator,
+            )
+        return cls._from_identity(settings)
+
+    @classmethod
+    def _from_identity(cls, settings: Settings) -> Storage:
+        from azure.data.tables import TableServiceClient as Tables
+        from azure.identity import DefaultAzureCredential
+
+        name = settings.media_storage_account_name
+        credential = DefaultAzureCredential(
+            managed_identity_client_id=settings.managed_identity_client_id
+        )
+        key = settings.media_storage_account_key
+        return cls(
+            blobs=BlobServiceClient(
+                settings.media_storage_blob_endpoint or f"https://{name}.blob.core.windows.net",
+                credential=credential,
+                **HTTP_PATH_RETRY,
+            ),
+            tables=Tables(
+                f"https://{name}.table.core.windows.net", credential=credential, **HTTP_PATH_RETRY
+            ),
+            queues=QueueServiceClient(
+                f"https://{name}.queue.core.windows.net", credential=credential, **HTTP_PATH_RETRY
+            ),
+            account_name=name or "",
+            account_key=key.get_secret_value() if key else None,
+            is_emulator=False,
+        )
+
+    def table(self, name: str) -> TableClient:
+        self._ensure(f"table:{name}", lambda: self.tables.create_table(name))
+        return self.tables.get_table_client(name)
+
+    def container(self, name: str) -> ContainerClient:
+        client = self.blobs.get_container_client(name)
+        self._ensure(f"container:{name}", client.create_container)
+        return client
+
+    def queue(self, name: str) -> QueueClient:
+        client = self.queues.get_queue_client(name, message_encode_policy=TextBase64EncodePolicy())
+        self._ensure(f"queue:{name}", client.create_queue)
+        return client
+
+    def _ensure(self, key: str, create: Any) -> None:
+        """Create a resource once per process; an existing one is fine (idempotent)."""
+        if key in self._ensured:
+            return
+        with self._lock:
+            if key in self._ensured:
+                return
+            with contextlib.suppress(ResourceExistsError):
+                create()
+            self._ensured.add(key)
