@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from shared.app import App
@@ -188,7 +189,7 @@ def _user_view(user: Any) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None, app: App | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        app = app or App.build(load_settings())
+        app = app or App.build(load_settings(Path("local.settings.json")))
         result = args.run(app, args)
     except (ConfigurationError, ServiceError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -4,38 +4,16 @@ values loaded by the host), validated once at start-up, then passed in explicitl
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigurationError
 
 MIB = 1024 * 1024
-LOCAL_SETTINGS = Path("local.settings.json")
-
-
-class LocalSettingsSource(PydanticBaseSettingsSource):
-    """The `Values` of `local.settings.json` (as `func start` reads them), below the environment."""
-
-    def __init__(self, settings_cls: type[BaseSettings], path: Path = LOCAL_SETTINGS) -> None:
-        super().__init__(settings_cls)
-        values = json.loads(path.read_text()).get("Values", {}) if path.is_file() else {}
-        self._values = {str(k).lower(): v for k, v in values.items()}
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return self._values.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        fields = self.settings_cls.model_fields
-        return {name: self._values[name] for name in fields if name in self._values}
 
 
 class Settings(BaseSettings):
@@ -60,17 +38,6 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(default=300.0, ge=0)
     # Outbound-fetch guard: loopback is refused unless explicitly allowed (tests only).
     outbound_allow_loopback: bool = False
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, LocalSettingsSource(settings_cls))
 
     @model_validator(mode="after")
     def _one_storage_source(self) -> Settings:
@@ -98,10 +65,27 @@ def parse_connection_string(value: str) -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in pairs}
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Build settings from the environment, turning validation errors into one clear message."""
+def local_settings_values(path: Path) -> dict[str, str]:
+    """The `Values` of a `local.settings.json` (as `func start` reads them) that the environment
+    does not already set: the environment wins, as it does under the Functions host."""
+    if not path.is_file():
+        return {}
+    values = json.loads(path.read_text()).get("Values", {})
+    fields = Settings.model_fields
+    return {
+        k.lower(): str(v)
+        for k, v in values.items()
+        if k.lower() in fields and k.upper() not in os.environ and k not in os.environ
+    }
+
+
+def load_settings(local_file: Path | None = None, **overrides: object) -> Settings:
+    """Build settings from the environment (and, for development tools, a local.settings.json),
+    turning validation errors into one clear message that names each bad setting."""
+    values: dict[str, object] = {**(local_settings_values(local_file) if local_file else {})}
+    values.update(overrides)
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**values)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

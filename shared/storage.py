@@ -13,18 +13,23 @@ from typing import Any
 
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableClient, TableServiceClient
-from azure.storage.blob import BlobServiceClient, ContainerClient
+from azure.storage.blob import BlobServiceClient, ContainerClient, LinearRetry
 from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64EncodePolicy
 
 from shared.settings import Settings, parse_connection_string
 
-HTTP_PATH_RETRY: dict[str, Any] = {
-    "retry_total": 2,
-    "retry_backoff_factor": 0.3,
-    "retry_backoff_max": 2,
-    "connection_timeout": 5,
-    "read_timeout": 30,
-}
+_TIMEOUTS: dict[str, Any] = {"connection_timeout": 5, "read_timeout": 30}
+# Tables use azure-core's retry policy; blobs and queues have the storage SDKs' own, whose default
+# (15 s initial backoff) would hold a failing request for ~40 s. Here: two retries 0.5 s apart.
+TABLE_RETRY: dict[str, Any] = {
+    "retry_total": 2, "retry_backoff_factor": 0.3, "retry_backoff_max": 2, **_TIMEOUTS
+}  # fmt: skip
+
+
+def _storage_retry() -> dict[str, Any]:
+    policy = LinearRetry(backoff=0.5, random_jitter_range=0.2, retry_total=2)
+    return {"retry_policy": policy, **_TIMEOUTS}
+
 
 TABLES = ("tenants", "users", "numbers", "tenantnumbers")
 
@@ -46,9 +51,9 @@ class Storage:
             conn = settings.media_storage_connection_string.get_secret_value()
             parts = parse_connection_string(conn)
             return cls(
-                blobs=BlobServiceClient.from_connection_string(conn, **HTTP_PATH_RETRY),
-                tables=TableServiceClient.from_connection_string(conn, **HTTP_PATH_RETRY),
-                queues=QueueServiceClient.from_connection_string(conn, **HTTP_PATH_RETRY),
+                blobs=BlobServiceClient.from_connection_string(conn, **_storage_retry()),
+                tables=TableServiceClient.from_connection_string(conn, **TABLE_RETRY),
+                queues=QueueServiceClient.from_connection_string(conn, **_storage_retry()),
                 account_name=parts.get("AccountName", "devstoreaccount1"),
                 account_key=parts.get("AccountKey"),
                 is_emulator=settings.storage_is_emulator,
@@ -57,7 +62,6 @@ class Storage:
 
     @classmethod
     def _from_identity(cls, settings: Settings) -> Storage:
-        from azure.data.tables import TableServiceClient as Tables
         from azure.identity import DefaultAzureCredential
 
         name = settings.media_storage_account_name
@@ -69,13 +73,13 @@ class Storage:
             blobs=BlobServiceClient(
                 settings.media_storage_blob_endpoint or f"https://{name}.blob.core.windows.net",
                 credential=credential,
-                **HTTP_PATH_RETRY,
+                **_storage_retry(),
             ),
-            tables=Tables(
-                f"https://{name}.table.core.windows.net", credential=credential, **HTTP_PATH_RETRY
+            tables=TableServiceClient(
+                f"https://{name}.table.core.windows.net", credential=credential, **TABLE_RETRY
             ),
             queues=QueueServiceClient(
-                f"https://{name}.queue.core.windows.net", credential=credential, **HTTP_PATH_RETRY
+                f"https://{name}.queue.core.windows.net", credential=credential, **_storage_retry()
             ),
             account_name=name or "",
             account_key=key.get_secret_value() if key else None,

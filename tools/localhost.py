@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import inspect
 import json
 import logging
@@ -93,7 +94,17 @@ class Function:
     @property
     def main(self) -> Callable[..., Any]:
         if self._main is None:
-            module = importlib.import_module(self.name)
+            module = sys.modules.get(self.name)
+            if module is None:
+                spec = importlib.util.spec_from_file_location(
+                    self.name,
+                    self.directory / "__init__.py",
+                    submodule_search_locations=[str(self.directory)],
+                )
+                assert spec is not None and spec.loader is not None
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[self.name] = module
+                spec.loader.exec_module(module)
             self._main = getattr(module, self.entry)
         return self._main
 
@@ -250,7 +261,9 @@ def make_server(host: LocalHost, port: int, bind: str = "127.0.0.1") -> Threadin
             for name, value in response.headers.items():
                 if name.lower() not in ("content-length", "transfer-encoding", "connection"):
                     self.send_header(name, value)
-            if response.mimetype and "content-type" not in {k.lower() for k, _ in response.headers.items()}:
+            if response.mimetype and "content-type" not in {
+                k.lower() for k, _ in response.headers.items()
+            }:
                 charset = f"; charset={response.charset}" if response.charset else ""
                 self.send_header("Content-Type", f"{response.mimetype}{charset}")
             self.send_header("Content-Length", str(len(body)))
@@ -283,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_json_logging()
     try:
-        install(App.build(load_settings()))
+        install(App.build(load_settings(ROOT / "local.settings.json")))
     except ConfigurationError as exc:
         print(f"localhost: {exc}", file=sys.stderr)
         return 2

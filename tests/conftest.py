@@ -1,0 +1,126 @@
+"""Shared fixtures: one in-memory Azurite on free ports per test session, a real App on it,
+fresh tenants per test, and the local host serving over real HTTP."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+from shared.app import App, install
+from shared.settings import Settings
+from tools import azurite
+from tools.localhost import LocalHost, make_server
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def storage_emulator() -> Iterator[azurite.Azurite]:
+    emulator = azurite.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(storage_emulator: azurite.Azurite) -> Settings:
+    return Settings(
+        media_storage_connection_string=storage_emulator.connection_string,
+        outbound_allow_loopback=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Iterator[App]:
+    application = App.build(settings)
+    install(application)
+    yield application
+    install(None)
+
+
+def unique_number() -> str:
+    return "+1555" + str(uuid.uuid4().int)[:7]
+
+
+@dataclass
+class TenantAccount:
+    tenant_id: str
+    email: str
+    password: str
+    number: str
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return (self.email, self.password)
+
+    @property
+    def authorization(self) -> str:
+        token = base64.b64encode(f"{self.email}:{self.password}".encode()).decode()
+        return f"Basic {token}"
+
+
+def make_account(app: App) -> TenantAccount:
+    tenant = app.directory.create_tenant(f"test-{uuid.uuid4().hex[:8]}")
+    email = f"user-{uuid.uuid4().hex[:12]}@example.com"
+    app.directory.create_user(email, PASSWORD)
+    app.directory.grant(email, tenant.id)
+    number = unique_number()
+    app.directory.provision_number(tenant.id, number)
+    return TenantAccount(tenant.id, email, PASSWORD, number)
+
+
+@pytest.fixture
+def account(app: App) -> TenantAccount:
+    return make_account(app)
+
+
+@pytest.fixture
+def other_account(app: App) -> TenantAccount:
+    return make_account(app)
+
+
+def http_request(
+    method: str,
+    path: str,
+    *,
+    body: bytes | str = b"",
+    headers: dict[str, str] | None = None,
+    route_params: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+) -> func.HttpRequest:
+    data = body.encode() if isinstance(body, str) else body
+    return func.HttpRequest(
+        method=method,
+        url=f"http://localhost:7071{path}",
+        headers=headers or {},
+        params=params or {},
+        route_params=route_params or {},
+        body=data,
+    )
+
+
+@pytest.fixture(scope="session")
+def local_host() -> LocalHost:
+    return LocalHost()
+
+
+@pytest.fixture(scope="session")
+def base_url(app: App, local_host: LocalHost) -> Iterator[str]:
+    server = make_server(local_host, azurite.free_port())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def problem_of(response: Any) -> dict[str, Any]:
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    return body
