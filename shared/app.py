@@ -10,6 +10,8 @@ import threading
 from dataclasses import dataclass
 
 from shared.auth import Authenticator
+from shared.idempotency import Idempotency
+from shared.media.store import MediaStore
 from shared.settings import Settings, load_settings
 from shared.storage import Storage
 from shared.tenancy import TenantDirectory
@@ -21,13 +23,17 @@ class App:
     storage: Storage
     directory: TenantDirectory
     auth: Authenticator
+    media: MediaStore
+    idempotency: Idempotency
 
     @classmethod
     def build(cls, settings: Settings) -> App:
         storage = Storage.from_settings(settings)
         directory = TenantDirectory(storage)
         auth = Authenticator(directory, cache_seconds=settings.auth_cache_seconds)
-        return cls(settings, storage, directory, auth)
+        return cls(
+            settings, storage, directory, auth, MediaStore(storage, settings), Idempotency(storage)
+        )
 
 
 _app: App | None = None

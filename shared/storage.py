@@ -27,7 +27,8 @@ TABLE_RETRY: dict[str, Any] = {
 
 
 def _storage_retry() -> dict[str, Any]:
-    policy = LinearRetry(backoff=0.5, random_jitter_range=0.2, retry_total=2)
+    # Seconds are annotated as int in the SDK but used as floats.
+    policy = LinearRetry(backoff=0.5, random_jitter_range=0.2, retry_total=2)  # type: ignore[arg-type]
     return {"retry_policy": policy, **_TIMEOUTS}
 
 

@@ -1,0 +1,1 @@
+"""Media: upload validation, storage with revocable long-lived URLs, and records."""

@@ -1,0 +1,119 @@
+"""HTTP handlers for /api/v1/media: upload, read and delete."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import azure.functions as func
+from PIL import Image
+
+from shared.app import App
+from shared.errors import Forbidden, NotFound
+from shared.http import authenticate, json_response
+from shared.media.filenames import sanitise
+from shared.media.heif import heif_to_jpeg
+from shared.media.store import MediaRecord
+from shared.media.types import (
+    HEIF_TYPES,
+    SUPPORTED,
+    check_extension,
+    normalise_declared,
+    verify_content,
+)
+from shared.media.upload_request import parse_upload
+from shared.settings import Settings
+
+_MEDIA_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def upload(req: func.HttpRequest, app: App) -> func.HttpResponse:
+    principal = authenticate(req, app)
+    body = req.get_body()
+
+    def produce() -> func.HttpResponse:
+        request = parse_upload(body, app.settings.max_media_bytes)
+        principal.require_tenant(request.tenant_id)
+        if app.directory.number_owner(request.phone_number) != request.tenant_id:
+            raise Forbidden(
+                f"{request.phone_number} is not provisioned for tenant {request.tenant_id}",
+                code="number_not_provisioned",
+            )
+        declared = normalise_declared(request.declared_type)
+        check_extension(request.file_name, declared)
+        data = request.decode_data(app.settings.max_media_bytes)
+        content_type = verify_content(data, declared)
+        file_name, converted_from = sanitise(request.file_name), None
+        if content_type in HEIF_TYPES:
+            data, converted_from, content_type = heif_to_jpeg(data), content_type, "image/jpeg"
+            file_name = file_name.rsplit(".", 1)[0] + ".jpg"
+        record = app.media.put(
+            tenant_id=request.tenant_id,
+            phone_number=request.phone_number,
+            file_name=file_name,
+            original_file_name=request.file_name,
+            content_type=content_type,
+            data=data,
+            optimization_state=initial_optimization_state(content_type, data, app.settings),
+            converted_from=converted_from,
+        )
+        return json_response(upload_response(record), 201, {"Location": location(record)})
+
+    scope = f"upload:{principal.email}"
+    return app.idempotency.run(scope, req.headers.get("Idempotency-Key"), body, produce)
+
+
+def upload_response(record: MediaRecord) -> dict[str, object]:
+    body: dict[str, object] = {
+        "uri": record.uri,
+        "fileName": record.file_name,
+        "mediaId": record.media_id,
+        "contentType": record.content_type,
+        "size": record.size,
+        "sha256": record.sha256,
+        "optimization": {"state": record.optimization_state},
+    }
+    if record.converted_from:
+        body["convertedFrom"] = record.converted_from
+    return body
+
+
+def location(record: MediaRecord) -> str:
+    return f"/api/v1/media/{record.media_id}"
+
+
+def initial_optimization_state(content_type: str, data: bytes, settings: Settings) -> str:
+    """`pending` when the optimiser will act: media over the carrier budget, or images larger
+    than the carrier's preferred side. Documents are never rewritten."""
+    kind = SUPPORTED[content_type].kind
+    if kind == "document":
+        return "not_needed"
+    if len(data) > settings.carrier_budget_bytes:
+        return "pending"
+    if kind == "image":
+        try:
+            with Image.open(io.BytesIO(data)) as image:  # reads the header only
+                if max(image.size) <= settings.max_image_side:
+                    return "not_needed"
+        except (OSError, ValueError, Image.DecompressionBombError):
+            pass  # unreadable: the optimiser records why
+        return "pending"
+    return "not_needed"
+
+
+def _owned_record(req: func.HttpRequest, app: App) -> MediaRecord:
+    principal = authenticate(req, app)
+    media_id = req.route_params.get("mediaId", "")
+    record = app.media.get(principal.tenant_ids, media_id) if _MEDIA_ID.match(media_id) else None
+    if record is None:
+        # Another tenant's media is indistinguishable from none at all.
+        raise NotFound(f"media {media_id} not found", code="media_not_found")
+    return record
+
+
+def media_item(req: func.HttpRequest, app: App) -> func.HttpResponse:
+    record = _owned_record(req, app)
+    if req.method.upper() == "DELETE":
+        app.media.delete(record)
+        return func.HttpResponse(status_code=204)
+    return json_response(record.to_api())

@@ -1,0 +1,212 @@
+"""Media blobs and their records, and the revocable long-lived read URLs that point at them.
+
+Blob `attachments/{media id}/{safe file name}` holds the bytes; a record in the `media` table
+(partition = tenant) holds what we know of them. URLs are SAS tokens signed against a stored access
+policy on the container: deleting or replacing that policy revokes every URL issued under it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import threading
+from contextlib import suppress
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import AccessPolicy, ContentSettings, generate_blob_sas
+
+from shared.settings import Settings
+from shared.storage import Storage
+
+MEDIA_TABLE = "media"
+
+
+@dataclass(frozen=True)
+class MediaRecord:
+    """What the service knows of one stored file; `optimization` is filled by the optimiser."""
+
+    media_id: str
+    tenant_id: str
+    phone_number: str
+    file_name: str
+    original_file_name: str
+    content_type: str
+    size: int
+    sha256: str
+    blob_name: str
+    uri: str
+    created_at: str
+    optimization_state: str  # pending | not_needed | optimized | failed
+    converted_from: str | None = None
+    source: str = "upload"  # upload | inbound
+    optimization: dict[str, Any] = field(default_factory=dict)
+
+    def to_entity(self) -> dict[str, Any]:
+        entity = {_camel(f.name): getattr(self, f.name) for f in fields(self)}
+        entity["optimization"] = json.dumps(self.optimization)
+        entity.update(PartitionKey=self.tenant_id, RowKey=self.media_id)
+        return {k: v for k, v in entity.items() if v is not None}
+
+    @classmethod
+    def from_entity(cls, entity: dict[str, Any]) -> MediaRecord:
+        values: dict[str, Any] = {f.name: entity.get(_camel(f.name)) for f in fields(cls)}
+        values["optimization"] = json.loads(entity.get("optimization") or "{}")
+        values["size"] = int(entity["size"])
+        values["source"] = values["source"] or "upload"
+        return cls(**values)
+
+    def to_api(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "mediaId": self.media_id,
+            "tenantId": self.tenant_id,
+            "phoneNumber": self.phone_number,
+            "uri": self.uri,
+            "fileName": self.file_name,
+            "originalFileName": self.original_file_name,
+            "contentType": self.content_type,
+            "size": self.size,
+            "sha256": self.sha256,
+            "createdAt": self.created_at,
+            "source": self.source,
+            "optimization": {"state": self.optimization_state, **self.optimization},
+        }
+        if self.converted_from:
+            body["convertedFrom"] = self.converted_from
+        return body
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class MediaStore:
+    def __init__(self, storage: Storage, settings: Settings) -> None:
+        self._storage = storage
+        self._settings = settings
+        self._policy_ready = False
+        self._lock = threading.Lock()
+
+    @property
+    def container_name(self) -> str:
+        return self._settings.media_container
+
+    def ensure_read_policy(self) -> None:
+        """Create the container and its read-only stored access policy once (idempotent)."""
+        if self._policy_ready:
+            return
+        with self._lock:
+            if self._policy_ready:
+                return
+            container = self._storage.container(self.container_name)
+            current = container.get_container_access_policy()
+            identifiers = {p.id: p.access_policy for p in current["signed_identifiers"]}
+            policy_id = self._settings.sas_policy_id
+            if policy_id not in identifiers:
+                # Permission lives in the policy, expiry in each URL: each URL gets its own
+                # 99 years, and deleting the policy revokes them all.
+                identifiers[policy_id] = AccessPolicy(permission="r")
+                with suppress(ResourceExistsError):
+                    container.set_container_access_policy(identifiers)
+            self._policy_ready = True
+
+    def sign(self, blob_name: str) -> str:
+        """A read-only, blob-scoped URL valid for the configured 99 years."""
+        self.ensure_read_policy()
+        blob = self._storage.blobs.get_blob_client(self.container_name, blob_name)
+        expiry = datetime.now(UTC) + timedelta(days=self._settings.sas_validity_days)
+        token = generate_blob_sas(
+            account_name=self._storage.account_name,
+            container_name=self.container_name,
+            blob_name=blob_name,
+            account_key=self._storage.account_key,
+            policy_id=self._settings.sas_policy_id,
+            expiry=expiry,
+            protocol=None if self._storage.is_emulator else "https",
+        )
+        return f"{blob.url}?{token}"
+
+    def put(
+        self,
+        *,
+        tenant_id: str,
+        phone_number: str,
+        file_name: str,
+        original_file_name: str,
+        content_type: str,
+        data: bytes,
+        optimization_state: str,
+        converted_from: str | None = None,
+        source: str = "upload",
+    ) -> MediaRecord:
+        """Blob first (never overwriting), then the record; if recording fails the blob goes too."""
+        self.ensure_read_policy()
+        media_id = secrets.token_hex(16)
+        blob_name = f"{media_id}/{file_name}"
+        digest = hashlib.sha256(data).hexdigest()
+        blob = self._storage.blobs.get_blob_client(self.container_name, blob_name)
+        blob.upload_blob(
+            data,
+            overwrite=False,
+            content_settings=ContentSettings(content_type=content_type),
+            metadata={
+                "tenantid": tenant_id,
+                "mediaid": media_id,
+                "sha256": digest,
+                "originalfilename": quote(original_file_name, safe=""),
+            },
+        )
+        record = MediaRecord(
+            media_id=media_id,
+            tenant_id=tenant_id,
+            phone_number=phone_number,
+            file_name=file_name,
+            original_file_name=original_file_name,
+            content_type=content_type,
+            size=len(data),
+            sha256=digest,
+            blob_name=blob_name,
+            uri=self.sign(blob_name),
+            created_at=datetime.now(UTC).isoformat(),
+            optimization_state=optimization_state,
+            converted_from=converted_from,
+            source=source,
+        )
+        try:
+            self._storage.table(MEDIA_TABLE).create_entity(record.to_entity())
+        except BaseException:
+            with suppress(AzureError):
+                blob.delete_blob(delete_snapshots="include")
+            raise
+        return record
+
+    def get(self, tenant_ids: frozenset[str] | set[str], media_id: str) -> MediaRecord | None:
+        """The record if it belongs to one of `tenant_ids` (point reads, no scans)."""
+        table = self._storage.table(MEDIA_TABLE)
+        for tenant_id in sorted(tenant_ids):
+            try:
+                return MediaRecord.from_entity(table.get_entity(tenant_id, media_id))
+            except ResourceNotFoundError:
+                continue
+        return None
+
+    def update(self, record: MediaRecord, **changes: Any) -> MediaRecord:
+        updated = replace(record, **changes)
+        self._storage.table(MEDIA_TABLE).update_entity(updated.to_entity())
+        return updated
+
+    def delete(self, record: MediaRecord) -> None:
+        """Blob(s) first, then the record: a failure part-way leaves a record that a repeated
+        DELETE finishes, never an unreferenced blob."""
+        for container in (self.container_name, self._settings.originals_container):
+            with suppress(ResourceNotFoundError):
+                self._storage.blobs.get_blob_client(container, record.blob_name).delete_blob(
+                    delete_snapshots="include"
+                )
+        with suppress(ResourceNotFoundError):
+            self._storage.table(MEDIA_TABLE).delete_entity(record.tenant_id, record.media_id)

@@ -1,0 +1,201 @@
+"""Parsing and validating an upload request body without wasting time or memory on big files.
+
+`data` arrives as a base64 string (curl, C#) or a JSON array of integers (Python `list(bytes)`,
+Node `Array.from(buffer)`), up to 5 MB decoded. The envelope is decoded with msgspec keeping each
+value as raw JSON, so an oversized file is refused from its encoded length or element count before
+anything is decoded, and the integer array is decoded straight into C-validated small ints.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+
+from shared.errors import BadRequest, PayloadTooLarge, ValidationFailed
+from shared.phone import parse_e164
+from shared.tenancy import normalise_tenant_id
+
+# Everything but `data` is small: bounding it bounds the work a hostile envelope can cause.
+MAX_ENVELOPE_BYTES = 64 * 1024
+MAX_FILE_NAME = 255
+# Worst case encoding: "255, " per byte (Python's json.dumps separators).
+_BYTES_PER_ELEMENT = 5
+_WHITESPACE = re.compile(rb"[\t\n\r ]")
+_Octet = Annotated[int, msgspec.Meta(ge=0, le=255)]
+_OCTETS = msgspec.json.Decoder(list[_Octet])
+_ENVELOPE = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_STRING = msgspec.json.Decoder(str)
+TOO_LARGE = "Media file exceeds maximum size of 5MB"
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    phone_number: str
+    file_name: str
+    declared_type: str  # as sent; normalise with `types.normalise_declared`
+    tenant_id: str
+    raw_data: Any  # still-encoded JSON of `data`: decoded only once the caller may upload
+
+    def decode_data(self, max_bytes: int) -> bytes:
+        return decode_data(self.raw_data, max_bytes)
+
+
+def too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(TOO_LARGE, code="media_too_large")
+
+
+def parse_upload(body: bytes, max_bytes: int) -> UploadRequest:
+    """Every field but `data` validated (400 naming each bad field); `data` left encoded."""
+    if len(body) > max_bytes * _BYTES_PER_ELEMENT + MAX_ENVELOPE_BYTES:
+        raise too_large()
+    fields = _decode_envelope(body)
+    errors: list[dict[str, str]] = []
+    values = {name: _string_field(fields, name, errors) for name in _STRING_FIELDS}
+    phone = parse_e164(values["phoneNumber"]) if values["phoneNumber"] is not None else None
+    if values["phoneNumber"] is not None and phone is None:
+        errors.append(_err("phoneNumber", "must be an E.164 number such as +15551234567"))
+    tenant_id = None
+    if values["tenantId"] is not None:
+        try:
+            tenant_id = normalise_tenant_id(values["tenantId"])
+        except ValidationFailed:
+            errors.append(_err("tenantId", "must be a GUID"))
+    file_name = values["fileName"]
+    if file_name is not None and not (0 < len(file_name.strip()) <= MAX_FILE_NAME):
+        errors.append(_err("fileName", f"must be 1 to {MAX_FILE_NAME} characters"))
+    if "data" not in fields:
+        errors.append(_err("data", "is required"))
+    if errors:
+        raise ValidationFailed(f"{errors[0]['field']}: {errors[0]['message']}", errors)
+    assert phone and tenant_id and file_name and values["contentType"] is not None
+    declared = values["contentType"]
+    return UploadRequest(phone, file_name, declared, tenant_id, fields["data"])
+
+
+_STRING_FIELDS = ("phoneNumber", "fileName", "contentType", "tenantId")
+
+
+def _err(field: str, message: str) -> dict[str, str]:
+    return {"field": field, "message": message}
+
+
+def _string_field(fields: dict[str, Any], name: str, errors: list[dict[str, str]]) -> str | None:
+    raw = fields.get(name)
+    if raw is None:
+        errors.append(_err(name, "is required"))
+        return None
+    try:
+        return _STRING.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        errors.append(_err(name, "must be a string"))
+        return None
+
+
+def _decode_envelope(body: bytes) -> dict[str, Any]:
+    """Top-level fields as raw JSON. Strict JSON first; then, for the guide's curl example on
+    Linux (GNU `base64` wraps lines, so the string holds raw newlines), a lenient parse."""
+    try:
+        fields: dict[str, Any] = _ENVELOPE.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        fields = _lenient_envelope(body)
+    _reject_duplicates_and_bulk(body, fields)
+    return fields
+
+
+def _lenient_envelope(body: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(body, strict=False, object_pairs_hook=_no_duplicates)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        raise BadRequest("Request body is not valid JSON.", code="malformed_json") from None
+    if not isinstance(parsed, dict):
+        raise BadRequest("Request body must be a JSON object.", code="malformed_json")
+    return {k: msgspec.Raw(msgspec.json.encode(v)) for k, v in parsed.items()}
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(keys) != len(set(keys)):
+        duplicate = next(k for k in keys if keys.count(k) > 1)
+        raise BadRequest(f"Duplicate JSON key: {duplicate!r}", code="duplicate_key")
+    return dict(pairs)
+
+
+def _reject_duplicates_and_bulk(body: bytes, fields: dict[str, Any]) -> None:
+    """Duplicate keys (which parsers resolve differently) are refused at every level. Only the
+    envelope without the file is re-parsed for that, and it must be small."""
+    data = fields.get("data")
+    rest = body
+    if data is not None:
+        raw = bytes(data)
+        at = body.rfind(raw)
+        if at >= 0:
+            rest = body[:at] + b"null" + body[at + len(raw) :]
+    if len(rest) > MAX_ENVELOPE_BYTES:
+        raise BadRequest(
+            f"Request fields other than data exceed {MAX_ENVELOPE_BYTES} bytes.",
+            code="envelope_too_large",
+        )
+    try:
+        json.loads(rest, strict=False, object_pairs_hook=_no_duplicates)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        raise BadRequest("Request body is not valid JSON.", code="malformed_json") from None
+
+
+def decode_data(raw: Any, max_bytes: int) -> bytes:
+    """The file bytes from `data`: base64 text or an array of integers 0-255."""
+    encoded = bytes(raw)
+    head = encoded.lstrip()[:1]
+    if head == b'"':
+        data = _decode_base64(_STRING.decode(encoded), max_bytes)
+    elif head == b"[":
+        data = _decode_octets(encoded, max_bytes)
+    else:
+        raise ValidationFailed.field(
+            "data", "must be a base64 string or an array of integers 0-255", code="invalid_data"
+        )
+    if not data:
+        raise ValidationFailed.field("data", "the file is empty", code="empty_file")
+    return data
+
+
+def _decode_base64(text: str, max_bytes: int) -> bytes:
+    if not text.isascii():
+        raise _bad_base64("contains non-ASCII characters")
+    encoded = text.encode("ascii")
+    if _WHITESPACE.search(encoded):
+        encoded = _WHITESPACE.sub(b"", encoded)  # MIME-style line wrapping, as GNU base64 emits
+    if len(encoded) % 4:
+        raise _bad_base64("length is not a multiple of 4 (bad padding)")
+    padding = len(encoded) - len(encoded.rstrip(b"="))
+    if len(encoded) // 4 * 3 - padding > max_bytes:
+        raise too_large()
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise _bad_base64("is not valid standard base64") from None
+
+
+def _bad_base64(why: str) -> ValidationFailed:
+    return ValidationFailed.field("data", f"base64 {why}", code="invalid_base64")
+
+
+def _decode_octets(encoded: bytes, max_bytes: int) -> bytes:
+    # Integers hold no commas, so the count is exact for any array that can be valid.
+    if encoded.count(b",") + 1 > max_bytes:
+        raise too_large()
+    try:
+        return bytes(_OCTETS.decode(encoded))
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        where = re.search(r"\$\[(\d+)\]", str(exc))
+        field = f"data[{where.group(1)}]" if where else "data"
+        raise ValidationFailed(
+            f"{field}: must be an integer 0-255",
+            [_err(field, "must be an integer 0-255")],
+            code="invalid_data",
+        ) from None
