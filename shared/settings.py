@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.errors import ConfigurationError
 
 MIB = 1024 * 1024
+STORAGE_SOURCES = frozenset({"media_storage_connection_string", "media_storage_account_name"})
 
 
 class Settings(BaseSettings):
@@ -72,11 +73,15 @@ def local_settings_values(path: Path) -> dict[str, str]:
         return {}
     values = json.loads(path.read_text()).get("Values", {})
     fields = Settings.model_fields
-    return {
-        k.lower(): str(v)
-        for k, v in values.items()
-        if k.lower() in fields and k.upper() not in os.environ and k not in os.environ
+    env = {k.lower() for k in os.environ}
+    chosen = {
+        k.lower(): str(v) for k, v in values.items() if k.lower() in fields and k.lower() not in env
     }
+    if env & STORAGE_SOURCES:
+        # The environment names the storage (e.g. Azure for the admin CLI): the file's emulator
+        # connection string must not win over an account name, or the other way round.
+        chosen = {k: v for k, v in chosen.items() if k not in STORAGE_SOURCES}
+    return chosen
 
 
 def load_settings(local_file: Path | None = None, **overrides: object) -> Settings:

@@ -8,7 +8,6 @@ anything is decoded, and the integer array is decoded straight into C-validated 
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import re
@@ -26,11 +25,12 @@ MAX_ENVELOPE_BYTES = 64 * 1024
 MAX_FILE_NAME = 255
 # Worst case encoding: "255, " per byte (Python's json.dumps separators).
 _BYTES_PER_ELEMENT = 5
-_WHITESPACE = re.compile(rb"[\t\n\r ]")
 _Octet = Annotated[int, msgspec.Meta(ge=0, le=255)]
 _OCTETS = msgspec.json.Decoder(list[_Octet])
+_INTS = msgspec.json.Decoder(list[int])
 _ENVELOPE = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _STRING = msgspec.json.Decoder(str)
+_BYTES = msgspec.json.Decoder(bytes)
 TOO_LARGE = "Media file exceeds maximum size of 5MB"
 
 
@@ -103,9 +103,19 @@ def _decode_envelope(body: bytes) -> dict[str, Any]:
     try:
         fields: dict[str, Any] = _ENVELOPE.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError):
-        fields = _lenient_envelope(body)
+        fields = _lenient_envelope(body)  # a full parse that already refused duplicate keys
+        if sum(len(v) for k, v in fields.items() if k != "data") > MAX_ENVELOPE_BYTES:
+            raise _envelope_too_large() from None
+        return fields
     _reject_duplicates_and_bulk(body, fields)
     return fields
+
+
+def _envelope_too_large() -> BadRequest:
+    return BadRequest(
+        f"Request fields other than data exceed {MAX_ENVELOPE_BYTES} bytes.",
+        code="envelope_too_large",
+    )
 
 
 def _lenient_envelope(body: bytes) -> dict[str, Any]:
@@ -133,18 +143,29 @@ def _reject_duplicates_and_bulk(body: bytes, fields: dict[str, Any]) -> None:
     rest = body
     if data is not None:
         raw = bytes(data)
-        at = body.rfind(raw)
+        at = _locate(body, raw)
         if at >= 0:
             rest = body[:at] + b"null" + body[at + len(raw) :]
     if len(rest) > MAX_ENVELOPE_BYTES:
-        raise BadRequest(
-            f"Request fields other than data exceed {MAX_ENVELOPE_BYTES} bytes.",
-            code="envelope_too_large",
-        )
+        raise _envelope_too_large()
     try:
         json.loads(rest, strict=False, object_pairs_hook=_no_duplicates)
     except (ValueError, RecursionError, UnicodeDecodeError):
         raise BadRequest("Request body is not valid JSON.", code="malformed_json") from None
+
+
+def _locate(body: bytes, raw: bytes) -> int:
+    """Offset of the last occurrence of `raw` in `body`, found by its suffix and confirmed whole:
+    `data` is usually the last field, so this costs microseconds where a full-length needle
+    search costs ~20 ms on an 18 MB body."""
+    suffix = raw[-256:]
+    end = len(body)
+    while (found := body.rfind(suffix, 0, end)) >= 0:
+        at = found + len(suffix) - len(raw)
+        if at >= 0 and body[at : found + len(suffix)] == raw:
+            return at
+        end = found + len(suffix) - 1
+    return -1
 
 
 def decode_data(raw: Any, max_bytes: int) -> bytes:
@@ -152,7 +173,7 @@ def decode_data(raw: Any, max_bytes: int) -> bytes:
     encoded = bytes(raw)
     head = encoded.lstrip()[:1]
     if head == b'"':
-        data = _decode_base64(_STRING.decode(encoded), max_bytes)
+        data = _decode_base64_json(encoded, max_bytes)
     elif head == b"[":
         data = _decode_octets(encoded, max_bytes)
     else:
@@ -164,20 +185,39 @@ def decode_data(raw: Any, max_bytes: int) -> bytes:
     return data
 
 
+def _decode_base64_json(encoded: bytes, max_bytes: int) -> bytes:
+    """Fast path: msgspec decodes strict standard base64 straight from the JSON string (about
+    2.5x faster than binascii) when its length proves it fits; anything else (line wrapping, bad
+    padding, a size near the limit) takes the careful path for an exact answer."""
+    text = encoded.strip()[1:-1]
+    padding = 2 if text.endswith(b"==") else 1 if text.endswith(b"=") else 0
+    if len(text) // 4 * 3 - padding <= max_bytes:
+        try:
+            return _BYTES.decode(encoded)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            pass
+    return _decode_base64(_STRING.decode(encoded), max_bytes)
+
+
 def _decode_base64(text: str, max_bytes: int) -> bytes:
     if not text.isascii():
         raise _bad_base64("contains non-ASCII characters")
     encoded = text.encode("ascii")
-    if _WHITESPACE.search(encoded):
-        encoded = _WHITESPACE.sub(b"", encoded)  # MIME-style line wrapping, as GNU base64 emits
+    if any(c in encoded for c in (b"\n", b"\r", b" ", b"\t")):
+        encoded = encoded.translate(
+            None, b"\n\r \t"
+        )  # MIME-style line wrapping, as GNU base64 emits
     if len(encoded) % 4:
         raise _bad_base64("length is not a multiple of 4 (bad padding)")
     padding = len(encoded) - len(encoded.rstrip(b"="))
+    if padding > 2:
+        raise _bad_base64("has too much padding")
     if len(encoded) // 4 * 3 - padding > max_bytes:
         raise too_large()
     try:
-        return base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
+        # strict_mode: standard alphabet only, no misplaced padding; far faster than validate=True.
+        return binascii.a2b_base64(encoded, strict_mode=True)
+    except binascii.Error:
         raise _bad_base64("is not valid standard base64") from None
 
 
@@ -186,16 +226,24 @@ def _bad_base64(why: str) -> ValidationFailed:
 
 
 def _decode_octets(encoded: bytes, max_bytes: int) -> bytes:
-    # Integers hold no commas, so the count is exact for any array that can be valid.
-    if encoded.count(b",") + 1 > max_bytes:
+    # Every element takes at least two bytes ("0,"), so short arrays cannot be over the limit;
+    # integers hold no commas, so for longer ones the comma count is exact for any valid array.
+    if len(encoded) // 2 > max_bytes and encoded.count(b",") + 1 > max_bytes:
         raise too_large()
     try:
-        return bytes(_OCTETS.decode(encoded))
+        # bytes() checks the 0-255 range itself, in C; the slower path below only runs on errors.
+        return bytes(_INTS.decode(encoded))
+    except (msgspec.ValidationError, msgspec.DecodeError, ValueError):
+        pass
+    try:
+        _OCTETS.decode(encoded)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         where = re.search(r"\$\[(\d+)\]", str(exc))
         field = f"data[{where.group(1)}]" if where else "data"
-        raise ValidationFailed(
-            f"{field}: must be an integer 0-255",
-            [_err(field, "must be an integer 0-255")],
-            code="invalid_data",
-        ) from None
+    else:
+        field = "data"
+    raise ValidationFailed(
+        f"{field}: must be an integer 0-255",
+        [_err(field, "must be an integer 0-255")],
+        code="invalid_data",
+    )

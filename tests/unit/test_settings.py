@@ -38,3 +38,14 @@ def test_local_settings_json_values_are_read_below_explicit_arguments(tmp_path: 
     settings = load_settings(file, sas_policy_id="explicit")
     assert settings.media_storage_account_name == "fromfile"
     assert settings.sas_policy_id == "explicit"
+
+
+def test_environment_storage_choice_overrides_the_files_emulator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file = tmp_path / "local.settings.json"
+    file.write_text('{"Values": {"MEDIA_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage=true"}}')
+    monkeypatch.setenv("MEDIA_STORAGE_ACCOUNT_NAME", "prodaccount")
+    settings = load_settings(file)
+    assert settings.media_storage_connection_string is None
+    assert settings.media_storage_account_name == "prodaccount"

@@ -1,0 +1,107 @@
+// Key Vault (RBAC mode) and the app's secrets. This is the documented exception to "no keys in
+// templates": the media account key is the one credential managed identity cannot replace,
+// because it signs the long-lived SAS URLs. It is read here with listKeys() and written straight
+// into the vault; it never appears in an app setting, an output or the deployment history.
+
+@description('Name of the Key Vault (3-24 characters).')
+@minLength(3)
+@maxLength(24)
+param name string
+
+@description('Azure region for the vault.')
+param location string
+
+@description('Tags applied to the vault.')
+param tags object = {}
+
+@description('Media storage account whose key signs SAS URLs.')
+param mediaStorageAccountName string
+
+@description('Which account key signs SAS URLs; switch during rotation (see docs/deploy.md).')
+@allowed([
+  'key1'
+  'key2'
+])
+param mediaSigningKeyName string = 'key1'
+
+@description('Shared secret for the carrier gateway. Empty leaves the stored secret untouched.')
+@secure()
+param carrierGatewaySecret string = ''
+
+@description('HMAC secret the carrier signs inbound webhooks with. Empty leaves the stored secret untouched.')
+@secure()
+param carrierWebhookSecret string = ''
+
+@description('Days a deleted vault or secret can be recovered.')
+@minValue(7)
+@maxValue(90)
+param softDeleteRetentionInDays int = 90
+
+@description('Turn on purge protection (cannot be turned off again; blocks `azd down --purge`).')
+param enablePurgeProtection bool = false
+
+var secretNames = {
+  mediaStorageAccountKey: 'media-storage-account-key'
+  carrierGatewaySecret: 'carrier-gateway-secret'
+  carrierWebhookSecret: 'carrier-webhook-secret'
+}
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  name: name
+  location: location
+  tags: tags
+  properties: {
+    tenantId: tenant().tenantId
+    sku: {
+      family: 'A'
+      name: 'standard'
+    }
+    enableRbacAuthorization: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: softDeleteRetentionInDays
+    // Purge protection can only be set to true or left out; false is rejected.
+    enablePurgeProtection: enablePurgeProtection ? true : null
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+  }
+}
+
+resource mediaStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: mediaStorageAccountName
+}
+
+resource mediaStorageAccountKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: secretNames.mediaStorageAccountKey
+  properties: {
+    contentType: 'Storage account key (${mediaSigningKeyName}) that signs media SAS URLs'
+    value: mediaStorage.listKeys().keys[mediaSigningKeyName == 'key1' ? 0 : 1].value
+  }
+}
+
+resource carrierGateway 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(carrierGatewaySecret)) {
+  parent: vault
+  name: secretNames.carrierGatewaySecret
+  properties: {
+    value: carrierGatewaySecret
+  }
+}
+
+resource carrierWebhook 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(carrierWebhookSecret)) {
+  parent: vault
+  name: secretNames.carrierWebhookSecret
+  properties: {
+    value: carrierWebhookSecret
+  }
+}
+
+output name string = vault.name
+output id string = vault.id
+output uri string = vault.properties.vaultUri
+// Versionless secret URIs: App Service picks up a new secret version without a redeploy.
+output mediaStorageAccountKeySecretUri string = '${vault.properties.vaultUri}secrets/${secretNames.mediaStorageAccountKey}'
+output carrierGatewaySecretUri string = '${vault.properties.vaultUri}secrets/${secretNames.carrierGatewaySecret}'
+output carrierWebhookSecretUri string = '${vault.properties.vaultUri}secrets/${secretNames.carrierWebhookSecret}'
