@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from shared.auth import Authenticator
 from shared.idempotency import Idempotency
 from shared.media.store import MediaStore
+from shared.outbound import OutboundClient
 from shared.settings import Settings, load_settings
 from shared.storage import Storage
 from shared.tenancy import TenantDirectory
@@ -25,14 +26,26 @@ class App:
     auth: Authenticator
     media: MediaStore
     idempotency: Idempotency
+    outbound: OutboundClient
 
     @classmethod
     def build(cls, settings: Settings) -> App:
         storage = Storage.from_settings(settings)
         directory = TenantDirectory(storage)
         auth = Authenticator(directory, cache_seconds=settings.auth_cache_seconds)
+        outbound = OutboundClient(
+            allow_loopback=settings.outbound_allow_loopback,
+            plain_http_loopback=settings.outbound_allow_loopback,
+            plain_http_origins=[storage.blob_origin] if storage.is_emulator else [],
+        )
         return cls(
-            settings, storage, directory, auth, MediaStore(storage, settings), Idempotency(storage)
+            settings,
+            storage,
+            directory,
+            auth,
+            MediaStore(storage, settings),
+            Idempotency(storage),
+            outbound,
         )
 
 

@@ -38,6 +38,7 @@ HEAD_FALLBACK_STATUSES = frozenset({403, 405, 501})
 _WRITE_SLICE = 64 * 1024
 _MAX_HOST_LENGTH = 253
 _SHOWN_URL_LENGTH = 200
+_LOOPBACK_NAMES = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 class Reason(StrEnum):
@@ -396,9 +397,10 @@ class _Session:
         if not url.scheme:
             self.refuse(Reason.INVALID_URL, "it is not an absolute URL")
         port = url.port if url.port is not None else (443 if url.scheme == "https" else 80)
-        if url.scheme != "https" and not (
-            url.scheme == "http" and (url.host, port) in self.client.plain_http_origins
-        ):
+        plain_ok = (url.host, port) in self.client.plain_http_origins or (
+            self.client.plain_http_loopback and url.host in _LOOPBACK_NAMES
+        )
+        if url.scheme != "https" and not (url.scheme == "http" and plain_ok):
             self.refuse(Reason.SCHEME_NOT_ALLOWED, f"the scheme {url.scheme!r} is not allowed")
         if not url.host:
             self.refuse(Reason.INVALID_URL, "it has no host")
@@ -527,7 +529,8 @@ class OutboundClient:
 
     Plain http is refused except for the exact origins in `plain_http_origins` (e.g. the local
     storage emulator, `http://127.0.0.1:10000`); those still pass the address check, so loopback
-    ones also need `allow_loopback`, which is for tests and local development only.
+    ones also need `allow_loopback`, which is for tests and local development only, as is
+    `plain_http_loopback` (plain http to any loopback port, for local test peers).
     """
 
     def __init__(
@@ -535,6 +538,7 @@ class OutboundClient:
         *,
         allow_loopback: bool = False,
         plain_http_origins: Iterable[str] = (),
+        plain_http_loopback: bool = False,
         connect_timeout: float = 3.0,
         total_timeout: float = 15.0,
         max_redirects: int = 3,
@@ -545,6 +549,8 @@ class OutboundClient:
             raise ValueError("timeouts must be positive and max_redirects not negative")
         self.allow_loopback = allow_loopback
         self.plain_http_origins = frozenset(_http_origin(origin) for origin in plain_http_origins)
+        # Tests only (with allow_loopback): local peers speak plain http on any loopback port.
+        self.plain_http_loopback = plain_http_loopback and allow_loopback
         self.connect_timeout = connect_timeout
         self.total_timeout = total_timeout
         self.max_redirects = max_redirects

@@ -10,6 +10,7 @@ import contextlib
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableClient, TableServiceClient
@@ -86,6 +87,12 @@ class Storage:
             account_key=key.get_secret_value() if key else None,
             is_emulator=False,
         )
+
+    @property
+    def blob_origin(self) -> str:
+        """scheme://host:port of the blob endpoint (the emulator's serves plain http)."""
+        parts = urlsplit(self.blobs.primary_endpoint)
+        return f"{parts.scheme}://{parts.netloc}"
 
     def table(self, name: str) -> TableClient:
         self._ensure(f"table:{name}", lambda: self.tables.create_table(name))
