@@ -15,7 +15,12 @@ from urllib.parse import urlsplit
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.blob import BlobServiceClient, ContainerClient, LinearRetry
-from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64EncodePolicy
+from azure.storage.queue import (
+    QueueClient,
+    QueueServiceClient,
+    TextBase64DecodePolicy,
+    TextBase64EncodePolicy,
+)
 
 from shared.settings import Settings, parse_connection_string
 
@@ -104,7 +109,12 @@ class Storage:
         return client
 
     def queue(self, name: str) -> QueueClient:
-        client = self.queues.get_queue_client(name, message_encode_policy=TextBase64EncodePolicy())
+        # Base64 text both ways, as host.json's `messageEncoding` tells the Functions runtime.
+        client = self.queues.get_queue_client(
+            name,
+            message_encode_policy=TextBase64EncodePolicy(),
+            message_decode_policy=TextBase64DecodePolicy(),
+        )
         self._ensure(f"queue:{name}", client.create_queue)
         return client
 

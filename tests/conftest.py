@@ -16,7 +16,7 @@ import pytest
 from shared.app import App, install
 from shared.settings import Settings
 from tools import azurite
-from tools.localhost import LocalHost, make_server
+from tools.localhost import LocalHost, TriggerRunner, make_server
 
 PASSWORD = "correct horse battery staple"
 
@@ -112,10 +112,14 @@ def local_host() -> LocalHost:
 
 @pytest.fixture(scope="session")
 def base_url(app: App, local_host: LocalHost) -> Iterator[str]:
+    """The local host over real HTTP, with its queue and blob triggers running."""
     server = make_server(local_host, azurite.free_port())
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    triggers = TriggerRunner(local_host, app.storage, poll_seconds=0.1)
+    triggers.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
+    triggers.stop()
     server.shutdown()
     server.server_close()
 

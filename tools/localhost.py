@@ -18,6 +18,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,9 +26,15 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.storage.queue import QueueClient
+
+from shared.storage import Storage
 
 ROOT = Path(__file__).resolve().parent.parent
 AZURE_MAX_REQUEST_BYTES = 100 * 1024 * 1024  # Azure Functions' HTTP request body limit
+SERVED_TRIGGERS = frozenset({"httpTrigger", "queueTrigger", "blobTrigger"})
+BLOB_POISON_QUEUE = "webjobs-blobtrigger-poison"  # where the runtime parks blobs that keep failing
 log = logging.getLogger("localhost")
 
 _PARAM = re.compile(r"^\{(\*?)([A-Za-z_][A-Za-z0-9_]*)((?::[^}?=]+)*)(\?)?\}$")
@@ -141,10 +148,20 @@ def load_functions(root: Path = ROOT) -> list[Function]:
     return functions
 
 
+def host_json(root: Path = ROOT) -> dict[str, Any]:
+    config: dict[str, Any] = json.loads((root / "host.json").read_text())
+    return config
+
+
 def route_prefix(root: Path = ROOT) -> str:
-    host = json.loads((root / "host.json").read_text())
-    prefix: str = host.get("extensions", {}).get("http", {}).get("routePrefix", "api")
+    prefix: str = host_json(root).get("extensions", {}).get("http", {}).get("routePrefix", "api")
     return prefix.strip("/")
+
+
+def timespan_seconds(value: str) -> float:
+    """host.json timespans ("hh:mm:ss")."""
+    hours, minutes, seconds = value.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 @dataclass
@@ -186,9 +203,12 @@ class LocalHost:
         self.routes = sorted(
             (HttpRoute.compile(f, prefix) for f in http), key=lambda r: -r.literal_segments
         )
-        unsupported = {f.trigger["type"] for f in self.functions} - {"httpTrigger"}
+        self.queue_functions = [f for f in self.functions if f.trigger["type"] == "queueTrigger"]
+        self.blob_functions = [f for f in self.functions if f.trigger["type"] == "blobTrigger"]
+        self.queue_settings = host_json(root).get("extensions", {}).get("queues", {})
+        unsupported = {f.trigger["type"] for f in self.functions} - SERVED_TRIGGERS
         if unsupported:
-            log.warning("triggers not served by this host: %s", sorted(unsupported))
+            raise ValueError(f"triggers this host cannot serve: {sorted(unsupported)}")
 
     def handle_http(
         self, method: str, url: str, headers: dict[str, str], body: bytes
@@ -209,6 +229,145 @@ class LocalHost:
             response: func.HttpResponse = route.function.invoke(request)
             return response
         return func.HttpResponse(status_code=404)
+
+
+class TriggerRunner:
+    """Runs queue and blob triggers against the app's storage, as the Functions runtime would:
+    queue messages are leased, handed over as `azure.functions.queue.QueueMessage`, deleted on
+    success and, after `maxDequeueCount` failures, moved to `<queue>-poison`; new blobs in a
+    trigger's container are handed over as `azure.functions.blob.InputStream` (the Event Grid
+    source in Azure; polling here), retried the same number of times, then reported on
+    `webjobs-blobtrigger-poison`."""
+
+    def __init__(self, host: LocalHost, storage: Storage, poll_seconds: float = 0.2) -> None:
+        self.host = host
+        self.storage = storage
+        self.poll_seconds = poll_seconds
+        settings = host.queue_settings
+        self.max_dequeue = int(settings.get("maxDequeueCount", 5))
+        self.retry_delay = int(timespan_seconds(settings.get("visibilityTimeout", "00:00:00")))
+        self.batch = int(settings.get("batchSize", 16))
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="trigger")
+        self._blob_attempts: dict[tuple[str, str], int] = {}
+
+    def start(self) -> None:
+        loops = [(self._queue_loop, f) for f in self.host.queue_functions]
+        loops += [(self._blob_loop, f) for f in self.host.blob_functions]
+        for loop, function in loops:
+            thread = threading.Thread(
+                target=loop, args=(function,), daemon=True, name=function.name
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._pool.shutdown(wait=True)
+
+    def _queue_loop(self, function: Function) -> None:
+        queue = self.storage.queue(function.trigger["queueName"])
+        lease = int(timespan_seconds(host_json(ROOT).get("functionTimeout", "00:10:00")))
+        while not self._stop.is_set():
+            try:
+                messages = list(
+                    queue.receive_messages(max_messages=self.batch, visibility_timeout=lease)
+                )
+            except AzureError:
+                log.warning("queue %s unreachable; retrying", queue.queue_name)
+                messages = []
+            if not messages:
+                self._stop.wait(self.poll_seconds)
+                continue
+            done = [
+                self._pool.submit(self._run_queue_message, function, queue, m) for m in messages
+            ]
+            for future in done:
+                future.result()
+
+    def _run_queue_message(self, function: Function, queue: QueueClient, message: Any) -> None:
+        content = message.content
+        body = content.encode() if isinstance(content, str) else content
+        binding = func.queue.QueueMessage(  # type: ignore[no-untyped-call]
+            id=message.id,
+            body=body,
+            dequeue_count=message.dequeue_count,
+            insertion_time=message.inserted_on,
+            expiration_time=message.expires_on,
+            pop_receipt=message.pop_receipt,
+        )
+        try:
+            function.invoke(binding)
+        except Exception:  # the runtime's contract: any failure means retry, then poison
+            log.exception("%s failed on message %s", function.name, message.id)
+            try:
+                if message.dequeue_count >= self.max_dequeue:
+                    self.storage.queue(f"{queue.queue_name}-poison").send_message(content)
+                    queue.delete_message(message)
+                else:
+                    queue.update_message(message, visibility_timeout=self.retry_delay)
+            except AzureError:
+                log.warning("could not return message %s; its lease will expire", message.id)
+            return
+        try:
+            queue.delete_message(message)
+        except AzureError:
+            log.warning("could not delete message %s; it will be delivered again", message.id)
+
+    def _blob_loop(self, function: Function) -> None:
+        container_name, _, _ = function.trigger["path"].partition("/")
+        container = self.storage.container(container_name)
+        seen: dict[str, str] = {}
+        while not self._stop.is_set():
+            try:
+                blobs = list(container.list_blobs())
+            except AzureError:
+                blobs = []
+            fresh = [b for b in blobs if seen.get(b.name) != b.etag]
+            for blob in fresh:
+                if self._run_blob(function, container_name, blob.name, blob.etag):
+                    seen[blob.name] = blob.etag
+            self._stop.wait(self.poll_seconds)
+
+    def _run_blob(self, function: Function, container: str, name: str, etag: str) -> bool:
+        """True when this version of the blob is dealt with (succeeded, gone, or poisoned)."""
+        client = self.storage.blobs.get_blob_client(container, name)
+        try:
+            downloader = client.download_blob()
+            data = downloader.readall()
+        except ResourceNotFoundError:
+            return True
+        except AzureError:
+            return False
+        props = downloader.properties
+        binding = func.blob.InputStream(
+            data=data,
+            name=f"{container}/{name}",
+            uri=client.url,
+            length=len(data),
+            blob_properties={
+                "ETag": props.etag,
+                "ContentType": props.content_settings.content_type,
+            },
+            metadata=dict(props.metadata or {}),
+        )
+        key = (name, etag)
+        try:
+            function.invoke(binding)
+        except Exception:  # the runtime's contract: retry, then report on the poison queue
+            attempts = self._blob_attempts.get(key, 0) + 1
+            self._blob_attempts[key] = attempts
+            log.exception("%s failed on blob %s (attempt %d)", function.name, name, attempts)
+            if attempts < self.max_dequeue:
+                return False
+            poison = {"FunctionId": function.name, "BlobType": "BlockBlob",
+                      "ContainerName": container, "BlobName": name, "ETag": etag}  # fmt: skip
+            self.storage.queue(BLOB_POISON_QUEUE).send_message(json.dumps(poison))
+        self._blob_attempts.pop(key, None)
+        return True
 
 
 def make_server(host: LocalHost, port: int, bind: str = "127.0.0.1") -> ThreadingHTTPServer:
@@ -289,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=7071)
     args = parser.parse_args(argv)
 
-    from shared.app import App, install
+    from shared.app import App, current, install
     from shared.errors import ConfigurationError
     from shared.logs import configure_json_logging
     from shared.settings import load_settings
@@ -302,6 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     host = LocalHost()
     server = make_server(host, args.port)
+    triggers = TriggerRunner(host, current().storage)
+    triggers.start()
     for route in host.routes:
         methods = ",".join(sorted(route.methods or {"*"}))
         log.info("%s %s -> %s", methods, route.pattern.pattern, route.function.name)
@@ -311,6 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        triggers.stop()
         server.server_close()
     return 0
 
