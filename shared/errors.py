@@ -122,6 +122,14 @@ class NotImplementedYet(ServiceError):
     title = "Not Implemented"
 
 
+class NotConfigured(ServiceError):
+    """A required setting is absent, so the endpoint refuses rather than run unsafely."""
+
+    status = 503
+    code = "not_configured"
+    title = "Service Unavailable"
+
+
 class StorageUnavailable(ServiceError):
     status = 503
     code = "storage_unavailable"

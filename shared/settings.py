@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
@@ -15,6 +16,9 @@ from shared.errors import ConfigurationError
 
 MIB = 1024 * 1024
 STORAGE_SOURCES = frozenset({"media_storage_connection_string", "media_storage_account_name"})
+QUEUE_NAME = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
+# Queue visibility delays are capped at 7 days by Azure Storage.
+RetryDelay = Annotated[int, Field(ge=0, le=7 * 24 * 3600)]
 
 
 class Settings(BaseSettings):
@@ -36,9 +40,35 @@ class Settings(BaseSettings):
     carrier_budget_bytes: int = Field(default=1 * MIB, gt=0)
     max_image_side: int = Field(default=1024, gt=0)
 
+    # Sending: the carrier gateway (the sandbox when no URL is set), fan-out and delivery retries.
+    carrier_gateway_url: str | None = None
+    carrier_gateway_secret: SecretStr | None = None
+    max_recipients: int = Field(default=100, ge=1, le=1000)
+    max_body_characters: int = Field(default=1600, ge=1)
+    sandbox_fail_numbers: tuple[str, ...] = ()
+    delivery_retry_seconds: tuple[int, ...] = (10, 30, 120, 600, 1800)
+    media_hold_seconds: int = Field(default=15, ge=0)
+    media_hold_max_attempts: int = Field(default=40, ge=0)
+
     auth_cache_seconds: float = Field(default=300.0, ge=0)
     # Outbound-fetch guard: loopback is refused unless explicitly allowed (tests only).
     outbound_allow_loopback: bool = False
+
+    # Receiving (docs/webhooks.md): the carrier's HMAC-signed inbound webhook, and the signed
+    # customer webhooks with their retry schedule (seconds before retry n; 8 tries over ~27 h).
+    carrier_webhook_secret: SecretStr | None = None
+    carrier_signature_tolerance_seconds: int = Field(default=300, gt=0)
+    # Must equal the queueName in process_inbound/ and deliver_webhook/function.json; tests
+    # point them elsewhere to drive the functions without the host's trigger runner.
+    inbound_queue: str = Field(default="inbound-events", pattern=QUEUE_NAME)
+    webhook_queue: str = Field(default="webhooks", pattern=QUEUE_NAME)
+    webhook_retry_schedule_seconds: tuple[RetryDelay, ...] = (
+        5, 300, 1800, 7200, 18000, 36000, 36000
+    )  # fmt: skip
+    webhook_retry_jitter: float = Field(default=0.2, ge=0, lt=1)
+    # A recorded inbound event still unprocessed this long after it arrived is queued again when
+    # the carrier replays it (recovers an enqueue lost to a crash between record and queue).
+    inbound_requeue_after_seconds: int = Field(default=300, gt=0)
 
     @model_validator(mode="after")
     def _one_storage_source(self) -> Settings:
@@ -46,6 +76,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 "set MEDIA_STORAGE_CONNECTION_STRING (local) or MEDIA_STORAGE_ACCOUNT_NAME (Azure)"
             )
+        if self.carrier_gateway_url and self.carrier_gateway_secret is None:
+            raise ValueError("CARRIER_GATEWAY_URL needs CARRIER_GATEWAY_SECRET to sign requests")
         return self
 
     @property

@@ -33,6 +33,10 @@ def settings(storage_emulator: azurite.Azurite) -> Settings:
     return Settings(
         media_storage_connection_string=storage_emulator.connection_string,
         outbound_allow_loopback=True,
+        # Seconds, not minutes: tests watch retries and holds happen.
+        delivery_retry_seconds=(1, 1, 1),
+        media_hold_seconds=1,
+        media_hold_max_attempts=30,
     )
 
 

@@ -1,0 +1,1 @@
+"""Outbound SMS/MMS: validation, acceptance, delivery through a carrier gateway, and status."""

@@ -1,0 +1,190 @@
+"""Outbound message records (table `messages`, partition = tenant) and their status machine.
+
+Status only moves forward, `queued -> sending -> sent -> delivered | failed`, and every change is
+an etag-conditional update, so duplicate or out-of-order events (a late carrier callback, a
+re-delivered queue message) can never move a message backwards.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+from shared.storage import Storage
+
+TABLE = "messages"
+RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "failed": 3}
+TERMINAL = frozenset({"delivered", "failed"})
+_CONFLICT_RETRIES = 5
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class Message:
+    tenant_id: str
+    message_id: str
+    from_number: str
+    to: str
+    body: str
+    media: list[dict[str, Any]]
+    status: str
+    history: list[dict[str, Any]]
+    created_at: str
+    segments: int
+    encoding: str
+    attempts: int = 0
+    failure_reason: str | None = None
+    carrier_message_id: str | None = None
+    status_callback: str | None = None
+    batch_id: str | None = None
+    etag: str = field(default="", compare=False)
+
+    @classmethod
+    def from_entity(cls, e: dict[str, Any]) -> Message:
+        return cls(
+            tenant_id=e["PartitionKey"],
+            message_id=e["RowKey"],
+            from_number=e["From"],
+            to=e["To"],
+            body=e.get("Body", ""),
+            media=json.loads(e.get("Media") or "[]"),
+            status=e["Status"],
+            history=json.loads(e.get("History") or "[]"),
+            created_at=e["CreatedAt"],
+            segments=int(e.get("Segments", 0)),
+            encoding=e.get("Encoding", ""),
+            attempts=int(e.get("Attempts", 0)),
+            failure_reason=e.get("FailureReason"),
+            carrier_message_id=e.get("CarrierMessageId"),
+            status_callback=e.get("StatusCallback"),
+            batch_id=e.get("BatchId"),
+            etag=e.metadata["etag"] if hasattr(e, "metadata") else "",
+        )
+
+    def to_entity(self) -> dict[str, Any]:
+        entity = {
+            "PartitionKey": self.tenant_id,
+            "RowKey": self.message_id,
+            "Direction": "outbound",
+            "From": self.from_number,
+            "To": self.to,
+            "Body": self.body,
+            "Media": json.dumps(self.media),
+            "Status": self.status,
+            "History": json.dumps(self.history),
+            "CreatedAt": self.created_at,
+            "Segments": self.segments,
+            "Encoding": self.encoding,
+            "Attempts": self.attempts,
+            "FailureReason": self.failure_reason,
+            "CarrierMessageId": self.carrier_message_id,
+            "StatusCallback": self.status_callback,
+            "BatchId": self.batch_id,
+        }
+        return {k: v for k, v in entity.items() if v is not None}
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "messageId": self.message_id,
+            "direction": "outbound",
+            "from": self.from_number,
+            "to": self.to,
+            "body": self.body,
+            "mediaUrls": [m["url"] for m in self.media],
+            "status": self.status,
+            "statusHistory": self.history,
+            "failureReason": self.failure_reason,
+            "carrierMessageId": self.carrier_message_id,
+            "segments": self.segments,
+            "encoding": self.encoding,
+            "createdAt": self.created_at,
+        }
+
+
+class MessageStore:
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+
+    def _table(self) -> Any:
+        return self._storage.table(TABLE)
+
+    def insert_many(self, messages: list[Message]) -> None:
+        """One entity-group transaction per 100 rows of a partition (one tenant per send)."""
+        table = self._table()
+        for start in range(0, len(messages), 100):
+            chunk = messages[start : start + 100]
+            table.submit_transaction([("create", m.to_entity()) for m in chunk])
+
+    def get(self, tenant_id: str, message_id: str) -> Message | None:
+        try:
+            return Message.from_entity(self._table().get_entity(tenant_id, message_id))
+        except ResourceNotFoundError:
+            return None
+
+    def find(self, tenant_ids: frozenset[str] | set[str], message_id: str) -> Message | None:
+        for tenant_id in sorted(tenant_ids):
+            message = self.get(tenant_id, message_id)
+            if message is not None:
+                return message
+        return None
+
+    def claim_attempt(self, message: Message, attempt: int) -> Message | None:
+        """Move to `sending` for delivery attempt `attempt` (1-based). Only the first worker to
+        claim an attempt wins; a duplicate queue message for the same attempt gets None."""
+        if message.status in TERMINAL or message.status == "sent" or message.attempts >= attempt:
+            return None
+        changes: dict[str, Any] = {"Attempts": attempt}
+        if message.status == "queued":
+            changes.update(self._status_change(message, "sending"))
+        try:
+            return self._write(message, changes)
+        except ResourceModifiedError:
+            return None
+
+    def transition(
+        self, tenant_id: str, message_id: str, status: str, *, reason: str | None = None,
+        **extra: Any,
+    ) -> Message | None:  # fmt: skip
+        """Move forward to `status`; a move backwards or sideways is ignored (returns None)."""
+        for _ in range(_CONFLICT_RETRIES):
+            message = self.get(tenant_id, message_id)
+            if message is None or RANK[status] <= RANK[message.status]:
+                return None
+            changes = self._status_change(message, status, reason)
+            changes.update(extra)
+            try:
+                return self._write(message, changes)
+            except ResourceModifiedError:
+                continue
+        return None
+
+    def _status_change(
+        self, message: Message, status: str, reason: str | None = None
+    ) -> dict[str, Any]:
+        entry: dict[str, Any] = {"status": status, "at": now_iso()}
+        if reason:
+            entry["reason"] = reason
+        changes: dict[str, Any] = {
+            "Status": status,
+            "History": json.dumps([*message.history, entry]),
+        }
+        if reason:
+            changes["FailureReason"] = reason
+        return changes
+
+    def _write(self, message: Message, changes: dict[str, Any]) -> Message:
+        entity = {"PartitionKey": message.tenant_id, "RowKey": message.message_id, **changes}
+        self._table().update_entity(
+            entity, etag=message.etag, match_condition=MatchConditions.IfNotModified
+        )
+        updated = self.get(message.tenant_id, message.message_id)
+        assert updated is not None
+        return updated
