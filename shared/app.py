@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from shared.auth import Authenticator
 from shared.idempotency import Idempotency
 from shared.media.store import MediaStore
+from shared.messages.gateway import CarrierGateway, gateway_from_settings
 from shared.outbound import OutboundClient
 from shared.settings import Settings, load_settings
 from shared.storage import Storage
@@ -27,6 +28,7 @@ class App:
     media: MediaStore
     idempotency: Idempotency
     outbound: OutboundClient
+    gateway: CarrierGateway
 
     @classmethod
     def build(cls, settings: Settings) -> App:
@@ -46,6 +48,7 @@ class App:
             MediaStore(storage, settings),
             Idempotency(storage),
             outbound,
+            gateway_from_settings(settings, storage),
         )
 
 

@@ -132,3 +132,17 @@ def problem_of(response: Any) -> dict[str, Any]:
     assert response.headers["Content-Type"].startswith("application/problem+json")
     body: dict[str, Any] = response.json()
     return body
+
+
+def eventually(predicate: Any, timeout: float = 15.0, interval: float = 0.1) -> Any:
+    """Poll until `predicate()` is truthy; return its value, or fail after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)

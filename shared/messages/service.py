@@ -18,7 +18,6 @@ from shared.messages.gateway import (
     GatewayRejected,
     GatewayUnavailable,
     OutboundSms,
-    gateway_from_settings,
 )
 from shared.messages.media_urls import CheckedMedia, check_media_urls
 from shared.messages.request import SendRequest
@@ -158,11 +157,6 @@ class Delivery:
         )
 
 
-_gateways: dict[int, CarrierGateway] = {}
-
-
 def deliver(app: App, body: bytes) -> None:
-    """Entry point of the `deliver_message` queue function; one gateway per app (its HTTP client
-    keeps connections to the carrier open across jobs)."""
-    gateway = _gateways.setdefault(id(app), gateway_from_settings(app.settings, app.storage))
-    Delivery(app, gateway).handle(json.loads(body))
+    """Entry point of the `deliver_message` queue function."""
+    Delivery(app, app.gateway).handle(json.loads(body))
