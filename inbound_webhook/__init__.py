@@ -1,8 +1,8 @@
 import azure.functions as func
 
 from shared.http import serve
-from shared.stubs import not_yet
+from shared.inbound.receive import receive
 
 
 def main(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    return serve(req, context, not_yet)
+    return serve(req, context, receive)

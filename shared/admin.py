@@ -18,6 +18,7 @@ from typing import Any
 from shared.app import App
 from shared.errors import ConfigurationError, ServiceError
 from shared.settings import load_settings
+from shared.webhooks.dead_letters import list_dead_letters, redeliver
 
 DEMO_TENANT = "00000000-0000-0000-0000-000000000000"
 DEMO_EMAIL = "your-email@example.com"
@@ -72,6 +73,14 @@ def _provision(app: App, a: argparse.Namespace) -> dict[str, Any]:
 def _release(app: App, a: argparse.Namespace) -> dict[str, Any]:
     app.directory.release_number(a.tenant, a.number)
     return _tenant_view(app, a.tenant)
+
+
+def _dead_letters(app: App, a: argparse.Namespace) -> list[dict[str, Any]]:
+    return list_dead_letters(app, a.tenant)
+
+
+def _redeliver(app: App, a: argparse.Namespace) -> dict[str, Any]:
+    return redeliver(app, a.dead_letter_id)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,6 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
         "seed the guide's demo account (local emulator only)",
         lambda app, a: seed_demo(app),
     )
+
+    c = cmd(
+        "webhook-deadletters",
+        "list customer webhooks that could not be delivered",
+        _dead_letters,
+    )
+    c.add_argument("tenant", nargs="?", help="only this tenant's")
+
+    c = cmd(
+        "webhook-redeliver",
+        "send a dead-lettered webhook again (same webhook-id, a new round of retries)",
+        _redeliver,
+    )
+    c.add_argument("dead_letter_id", metavar="DEADLETTER_ID")
     return p  # fmt: skip
 
 

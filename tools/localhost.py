@@ -271,22 +271,26 @@ class TriggerRunner:
     def _queue_loop(self, function: Function) -> None:
         queue = self.storage.queue(function.trigger["queueName"])
         lease = int(timespan_seconds(host_json(ROOT).get("functionTimeout", "00:10:00")))
+        # Up to `batchSize` messages in flight; new ones are fetched as soon as slots free up.
+        slots = threading.BoundedSemaphore(self.batch)
         while not self._stop.is_set():
+            free = 1 if slots.acquire(timeout=self.poll_seconds) else 0
+            while 0 < free < self.batch and slots.acquire(blocking=False):
+                free += 1
+            if free == 0:
+                continue
             try:
-                messages = list(
-                    queue.receive_messages(max_messages=self.batch, visibility_timeout=lease)
-                )
+                messages = list(queue.receive_messages(max_messages=free, visibility_timeout=lease))
             except AzureError:
                 log.warning("queue %s unreachable; retrying", queue.queue_name)
                 messages = []
+            for _ in range(free - len(messages)):
+                slots.release()
+            for message in messages:
+                future = self._pool.submit(self._run_queue_message, function, queue, message)
+                future.add_done_callback(lambda _: slots.release())
             if not messages:
                 self._stop.wait(self.poll_seconds)
-                continue
-            done = [
-                self._pool.submit(self._run_queue_message, function, queue, m) for m in messages
-            ]
-            for future in done:
-                future.result()
 
     def _run_queue_message(self, function: Function, queue: QueueClient, message: Any) -> None:
         content = message.content
@@ -374,6 +378,7 @@ def make_server(host: LocalHost, port: int, bind: str = "127.0.0.1") -> Threadin
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "media-api-localhost"
+        disable_nagle_algorithm = True  # small replies must not wait for the peer's ACK
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

@@ -17,7 +17,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    AzureError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.storage.blob import AccessPolicy, ContentSettings, generate_blob_sas
 
 from shared.settings import Settings
@@ -78,6 +84,14 @@ class MediaRecord:
         if self.converted_from:
             body["convertedFrom"] = self.converted_from
         return body
+
+
+@dataclass(frozen=True)
+class BlobVersion:
+    """One version of a media blob as its properties describe it (no bytes)."""
+
+    etag: str
+    metadata: dict[str, str]
 
 
 def _camel(name: str) -> str:
@@ -199,6 +213,56 @@ class MediaStore:
         updated = replace(record, **changes)
         self._storage.table(MEDIA_TABLE).update_entity(updated.to_entity())
         return updated
+
+    def blob_version(self, blob_name: str) -> BlobVersion | None:
+        """The current etag and metadata of a media blob, without downloading it; None if gone."""
+        blob = self._storage.blobs.get_blob_client(self.container_name, blob_name)
+        try:
+            props = blob.get_blob_properties()
+        except ResourceNotFoundError:
+            return None
+        return BlobVersion(etag=props.etag, metadata=dict(props.metadata or {}))
+
+    def keep_original(self, record: MediaRecord, data: bytes, metadata: dict[str, str]) -> None:
+        """Store the bytes as uploaded, under the same name, in the originals container. A copy
+        left by an interrupted earlier pass is the same original (media ids are never reused),
+        so it is kept as it is."""
+        container = self._storage.container(self._settings.originals_container)
+        with suppress(ResourceExistsError):
+            container.upload_blob(
+                record.blob_name,
+                data,
+                overwrite=False,
+                content_settings=ContentSettings(content_type=record.content_type),
+                metadata=metadata,
+            )
+
+    def discard_original(self, blob_name: str) -> None:
+        original = self._storage.blobs.get_blob_client(
+            self._settings.originals_container, blob_name
+        )
+        with suppress(ResourceNotFoundError):
+            original.delete_blob(delete_snapshots="include")
+
+    def replace_in_place(
+        self, blob_name: str, data: bytes, *, content_type: str, metadata: dict[str, str], etag: str
+    ) -> bool:
+        """Overwrite a media blob under its own name, so every URL issued for it keeps working,
+        but only while it is still the version `etag` names: False when it has since been
+        replaced or deleted, which the caller must not clobber."""
+        blob = self._storage.blobs.get_blob_client(self.container_name, blob_name)
+        try:
+            blob.upload_blob(
+                data,
+                overwrite=True,
+                etag=etag,
+                match_condition=MatchConditions.IfNotModified,
+                content_settings=ContentSettings(content_type=content_type),
+                metadata=metadata,
+            )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return False
+        return True
 
     def delete(self, record: MediaRecord) -> None:
         """Blob(s) first, then the record: a failure part-way leaves a record that a repeated

@@ -136,11 +136,10 @@ class Delivery:
             log.warning("carrier unavailable for %s; attempt %d retries later", message_id, attempt)
             self._requeue({**job, "attempt": attempt + 1}, schedule[attempt - 1])
             return
+        final = "delivered" if result.delivered else "sent"
         self.store.transition(
-            tenant_id, message_id, "sent", CarrierMessageId=result.carrier_message_id
+            tenant_id, message_id, final, via=("sent",), CarrierMessageId=result.carrier_message_id
         )
-        if result.delivered:
-            self.store.transition(tenant_id, message_id, "delivered")
 
     def _pending_media(self, message: Message) -> list[str]:
         ids = [m["mediaId"] for m in message.media if m.get("mediaId")]

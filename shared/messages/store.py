@@ -8,7 +8,7 @@ re-delivered queue message) can never move a message backwards.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,7 +66,7 @@ class Message:
             carrier_message_id=e.get("CarrierMessageId"),
             status_callback=e.get("StatusCallback"),
             batch_id=e.get("BatchId"),
-            etag=e.metadata["etag"] if hasattr(e, "metadata") else "",
+            etag=e.metadata["etag"] if hasattr(e, "metadata") else "",  # plain dicts: no etag
         )
 
     def to_entity(self) -> dict[str, Any]:
@@ -151,14 +151,16 @@ class MessageStore:
 
     def transition(
         self, tenant_id: str, message_id: str, status: str, *, reason: str | None = None,
-        **extra: Any,
+        via: tuple[str, ...] = (), **extra: Any,
     ) -> Message | None:  # fmt: skip
-        """Move forward to `status`; a move backwards or sideways is ignored (returns None)."""
+        """Move forward to `status` (recording the `via` statuses passed on the way); a move
+        backwards or sideways is ignored (returns None)."""
         for _ in range(_CONFLICT_RETRIES):
             message = self.get(tenant_id, message_id)
             if message is None or RANK[status] <= RANK[message.status]:
                 return None
-            changes = self._status_change(message, status, reason)
+            passed = [s for s in via if RANK[message.status] < RANK[s] < RANK[status]]
+            changes = self._status_change(message, status, reason, passed)
             changes.update(extra)
             try:
                 return self._write(message, changes)
@@ -167,14 +169,16 @@ class MessageStore:
         return None
 
     def _status_change(
-        self, message: Message, status: str, reason: str | None = None
+        self, message: Message, status: str, reason: str | None = None, via: list[str] | None = None
     ) -> dict[str, Any]:
-        entry: dict[str, Any] = {"status": status, "at": now_iso()}
+        at = now_iso()
+        entry: dict[str, Any] = {"status": status, "at": at}
         if reason:
             entry["reason"] = reason
+        passed = [{"status": s, "at": at} for s in via or []]
         changes: dict[str, Any] = {
             "Status": status,
-            "History": json.dumps([*message.history, entry]),
+            "History": json.dumps([*message.history, *passed, entry]),
         }
         if reason:
             changes["FailureReason"] = reason
@@ -182,9 +186,9 @@ class MessageStore:
 
     def _write(self, message: Message, changes: dict[str, Any]) -> Message:
         entity = {"PartitionKey": message.tenant_id, "RowKey": message.message_id, **changes}
-        self._table().update_entity(
+        written = self._table().update_entity(
             entity, etag=message.etag, match_condition=MatchConditions.IfNotModified
         )
-        updated = self.get(message.tenant_id, message.message_id)
-        assert updated is not None
-        return updated
+        merged = {**message.to_entity(), **changes}
+        updated = Message.from_entity(merged)
+        return replace(updated, etag=written["etag"])

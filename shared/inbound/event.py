@@ -1,0 +1,78 @@
+"""The carrier's inbound message event, validated at the edge (msgspec) before anything is stored.
+
+Carrier contract in docs/webhooks.md; a sample lives in tests/events/inbound_mms.json.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import msgspec
+
+from shared.errors import BadRequest, ValidationFailed
+from shared.phone import parse_e164
+
+MAX_EVENT_BYTES = 64 * 1024
+MAX_ATTACHMENTS = 10
+# Carrier ids become table keys and log fields: a conservative alphabet keeps both safe.
+CARRIER_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+# Short codes and alphanumeric sender ids send MMS too; they are kept as sent.
+_SENDER = re.compile(r"^[0-9A-Za-z]{3,16}$")
+
+
+class CarrierAttachment(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+    name: Annotated[str, msgspec.Meta(max_length=255)] = ""
+    content_type: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+    size: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
+class CarrierEvent(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
+    message_id: Annotated[str, msgspec.Meta(pattern=CARRIER_ID)]
+    from_: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    to: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    message: Annotated[str, msgspec.Meta(max_length=10_000)] | None = None
+    attachments: Annotated[
+        tuple[CarrierAttachment, ...], msgspec.Meta(max_length=MAX_ATTACHMENTS)
+    ] = ()
+    received_at: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
+_DECODER = msgspec.json.Decoder(CarrierEvent)
+_PATH = re.compile(r"at `\$\.?([^`]*)`")
+_MISSING = re.compile(r"missing required field `([^`]+)`")
+
+
+def parse_event(body: bytes) -> CarrierEvent:
+    """The event with `to` (and an E.164 `from`) in canonical form; 400 naming the bad field."""
+    try:
+        event = _DECODER.decode(body)
+    except msgspec.ValidationError as exc:
+        where = _PATH.search(str(exc))
+        field = where.group(1) if where else ""
+        missing = _MISSING.search(str(exc))
+        if missing:
+            field = f"{field}.{missing.group(1)}" if field else missing.group(1)
+        field = field or "body"
+        message = str(exc).split(" - at ", 1)[0]
+        raise ValidationFailed(
+            f"{field}: {message}", [{"field": field, "message": message}]
+        ) from None
+    except msgspec.DecodeError:
+        raise BadRequest("Request body is not valid JSON.", code="malformed_json") from None
+    to = parse_e164(event.to)
+    if to is None:
+        raise ValidationFailed.field("to", "must be an E.164 number such as +15551234567")
+    sender = parse_e164(event.from_)
+    if sender is None and not _SENDER.match(event.from_):
+        raise ValidationFailed.field("from", "must be an E.164 number or a short code")
+    return msgspec.structs.replace(event, to=to, from_=sender or event.from_)
+
+
+def encode_event(event: CarrierEvent) -> str:
+    return msgspec.json.encode(event).decode()
+
+
+def decode_event(text: str) -> CarrierEvent:
+    return _DECODER.decode(text.encode())

@@ -1,0 +1,174 @@
+"""Processing a recorded inbound event (the process_inbound queue trigger): fetch each attachment
+through the SSRF-guarded client, check it like an upload, store it under the receiving tenant,
+record the outcome per attachment, then queue the signed customer webhook.
+
+Safe to run twice for one event: the record moves to `processed` with an etag condition (a
+concurrent loser removes the media it stored), and the webhook's id is derived from the message
+id, so it is queued once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceModifiedError
+from azure.data.tables import UpdateMode
+
+from shared.app import App
+from shared.errors import ServiceError
+from shared.inbound.event import CarrierAttachment
+from shared.inbound.records import (
+    EVENT_TYPE,
+    INBOUND_TABLE,
+    PROCESSED,
+    InboundRecord,
+    get_record,
+    now_iso,
+)
+from shared.media.api import initial_optimization_state
+from shared.media.filenames import sanitise
+from shared.media.heif import heif_to_jpeg
+from shared.media.store import MediaRecord
+from shared.media.types import HEIF_TYPES, SUPPORTED, normalise_declared, verify_content
+from shared.media.upload_request import TOO_LARGE
+from shared.outbound import OutboundRefused, Reason
+from shared.webhooks.deliveries import WebhookTarget, enqueue_webhook, webhook_id_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rehosted:
+    record: MediaRecord | None
+    failure: dict[str, Any] | None
+
+
+def process_inbound(app: App, message: bytes) -> None:
+    try:
+        request = json.loads(message)
+        tenant_id, message_id = str(request["tenantId"]), str(request["messageId"])
+    except (ValueError, KeyError, TypeError):
+        log.error("dropping an unreadable inbound queue message")
+        return
+    record = get_record(app, tenant_id, message_id)
+    if record is None:
+        log.warning("inbound message %s has no record; dropping its queue message", message_id)
+        return
+    if record.state != PROCESSED:
+        record = _rehost_all(app, record)
+        if record is None:
+            return
+    notify(app, record)
+
+
+def _rehost_all(app: App, record: InboundRecord) -> InboundRecord | None:
+    results = [
+        rehost(app, record.tenant_id, record.event.to, index, attachment)
+        for index, attachment in enumerate(record.event.attachments)
+    ]
+    stored = [r.record for r in results if r.record is not None]
+    attachments = [_attachment(m) for m in stored]
+    failed = [r.failure for r in results if r.failure is not None]
+    webhook_id = webhook_id_for(f"{EVENT_TYPE}:{record.message_id}")
+    update = {
+        "PartitionKey": record.tenant_id,
+        "RowKey": record.message_id,
+        "State": PROCESSED,
+        "ProcessedAt": now_iso(),
+        "Attachments": json.dumps(attachments),
+        "FailedAttachments": json.dumps(failed),
+        "WebhookId": webhook_id,
+    }
+    try:
+        app.storage.table(INBOUND_TABLE).update_entity(
+            update,
+            mode=UpdateMode.MERGE,
+            etag=record.etag,
+            match_condition=MatchConditions.IfNotModified,
+        )
+    except ResourceModifiedError:
+        # Another worker processed this event first; its media are the ones on record.
+        for media in stored:
+            app.media.delete(media)
+        return None
+    return get_record(app, record.tenant_id, record.message_id)
+
+
+def notify(app: App, record: InboundRecord) -> None:
+    enqueue_webhook(
+        app,
+        WebhookTarget(record.tenant_id),
+        EVENT_TYPE,
+        record.payload(),
+        idempotency_key=record.message_id,
+    )
+
+
+def _attachment(media: MediaRecord) -> dict[str, Any]:
+    return {
+        "name": media.file_name,
+        "url": media.uri,
+        "contentType": media.content_type,
+        "size": media.size,
+        "mediaId": media.media_id,
+    }
+
+
+def rehost(
+    app: App, tenant_id: str, number: str, index: int, attachment: CarrierAttachment
+) -> Rehosted:
+    """Fetch, check and store one attachment; any refusal becomes a reported failure."""
+    settings = app.settings
+    try:
+        fetched = app.outbound.fetch(attachment.url, max_bytes=settings.max_media_bytes)
+        declared = normalise_declared(attachment.content_type or fetched.content_type or "")
+        data = fetched.content
+        content_type = verify_content(data, declared)
+        converted_from = None
+        if content_type in HEIF_TYPES:
+            data, converted_from, content_type = heif_to_jpeg(data), content_type, "image/jpeg"
+        record = app.media.put(
+            tenant_id=tenant_id,
+            phone_number=number,
+            file_name=file_name_for(attachment.name, content_type, index),
+            original_file_name=attachment.name or f"attachment-{index + 1}",
+            content_type=content_type,
+            data=data,
+            optimization_state=initial_optimization_state(content_type, data, settings),
+            converted_from=converted_from,
+            source="inbound",
+        )
+    except OutboundRefused as exc:
+        if exc.reason == Reason.TOO_LARGE:
+            return _failed(index, attachment, "media_too_large", TOO_LARGE)
+        return _failed(index, attachment, str(exc.reason), exc.message)
+    except ServiceError as exc:
+        return _failed(index, attachment, exc.code, exc.detail)
+    return Rehosted(record, None)
+
+
+def _failed(index: int, attachment: CarrierAttachment, code: str, message: str) -> Rehosted:
+    log.warning("inbound attachment %d refused: %s", index, code)
+    failure = {
+        "index": index,
+        "name": attachment.name,
+        "contentType": attachment.content_type,
+        "size": attachment.size,
+        "error": {"code": code, "message": message},
+    }
+    return Rehosted(None, failure)
+
+
+def file_name_for(name: str, content_type: str, index: int) -> str:
+    """A safe name whose extension matches the stored type: handsets send names such as
+    `IMG_0001` or `image.heic` (stored as JPEG), so a wrong or missing extension is replaced."""
+    safe = sanitise(name or f"attachment-{index + 1}")
+    allowed = SUPPORTED[content_type].extensions
+    stem, dot, ext = safe.rpartition(".")
+    if dot and f".{ext.lower()}" in allowed:
+        return safe
+    return sanitise(f"{stem if dot else safe}{allowed[0]}")
