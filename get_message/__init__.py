@@ -1,7 +1,7 @@
 import azure.functions as func
 
 from shared.http import serve
-from shared.inbound.view import get_message
+from shared.messages.api import get_message
 
 
 def main(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
-import azure.functions as func
-
 from shared.app import App
-from shared.errors import NotFound
-from shared.http import authenticate, json_response
 from shared.inbound.records import get_record
 from shared.webhooks.deliveries import delivery_view
 
@@ -41,17 +36,3 @@ def inbound_message_view(
             else None,
         }
     return None
-
-
-def get_message(req: func.HttpRequest, app: App) -> func.HttpResponse:
-    principal = authenticate(req, app)
-    raw = req.route_params.get("messageId", "")
-    try:
-        message_id = str(uuid.UUID(raw))
-    except ValueError:
-        message_id = ""
-    view = inbound_message_view(app, principal.tenant_ids, message_id) if message_id else None
-    if view is None:
-        # Another tenant's message is indistinguishable from none at all.
-        raise NotFound(f"message {raw} not found", code="message_not_found")
-    return json_response(view)

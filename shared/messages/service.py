@@ -21,6 +21,7 @@ from shared.messages.gateway import (
 )
 from shared.messages.media_urls import CheckedMedia, check_media_urls
 from shared.messages.request import SendRequest
+from shared.messages.status import advance, notify_status
 from shared.messages.store import Message, MessageStore, now_iso
 
 DELIVERY_QUEUE = "deliveries"
@@ -113,33 +114,36 @@ class Delivery:
         waiting = self._pending_media(message)
         if waiting:
             if holds >= self.app.settings.media_hold_max_attempts:
-                self.store.transition(tenant_id, message_id, "failed", reason="media_not_ready")
+                advance(self.app, tenant_id, message_id, "failed", reason="media_not_ready")
                 return
             self._requeue({**job, "holds": holds + 1}, self.app.settings.media_hold_seconds)
             return
         claimed = self.store.claim_attempt(message, attempt)
         if claimed is None:
             return  # delivered, failed, or a duplicate of a job already being handled
+        if message.status == "queued":
+            notify_status(self.app, claimed)
         media_urls = [str(m["url"]) for m in claimed.media]
         sms = OutboundSms(message_id, tenant_id, claimed.from_number, claimed.to, claimed.body,
                           media_urls)  # fmt: skip
         try:
             result = self.gateway.send(sms)
         except GatewayRejected as rejected:
-            self.store.transition(tenant_id, message_id, "failed", reason=rejected.reason)
+            advance(self.app, tenant_id, message_id, "failed", reason=rejected.reason)
             return
         except GatewayUnavailable:
             schedule = self.app.settings.delivery_retry_seconds
             if attempt > len(schedule):
-                self.store.transition(tenant_id, message_id, "failed", reason="carrier_unavailable")
+                advance(self.app, tenant_id, message_id, "failed", reason="carrier_unavailable")
                 return
             log.warning("carrier unavailable for %s; attempt %d retries later", message_id, attempt)
             self._requeue({**job, "attempt": attempt + 1}, schedule[attempt - 1])
             return
         final = "delivered" if result.delivered else "sent"
-        self.store.transition(
-            tenant_id, message_id, final, via=("sent",), CarrierMessageId=result.carrier_message_id
-        )
+        advance(
+            self.app, tenant_id, message_id, final, via=("sent",),
+            CarrierMessageId=result.carrier_message_id,
+        )  # fmt: skip
 
     def _pending_media(self, message: Message) -> list[str]:
         ids = [m["mediaId"] for m in message.media if m.get("mediaId")]
