@@ -7,6 +7,7 @@ import base64
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,3 +147,15 @@ def eventually(predicate: Any, timeout: float = 15.0, interval: float = 0.1) -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+@contextmanager
+def app_with(app: App, **changes: Any) -> Iterator[App]:
+    """The functions (and the local host's triggers) run on an app with changed settings and the
+    same storage for the duration; the session app comes back afterwards."""
+    changed = App.build(Settings.model_validate({**app.settings.model_dump(), **changes}))
+    install(changed)
+    try:
+        yield changed
+    finally:
+        install(app)

@@ -8,7 +8,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -129,14 +129,3 @@ def receiving(receiver: Receiver, port: int = 0) -> Iterator[Receiver]:
     with serve(receiver.handler(), port) as server:
         receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
         yield receiver
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 8.0, every: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(every)

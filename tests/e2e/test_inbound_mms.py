@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 import requests
-from pydantic import SecretStr
 
 from shared import admin
-from shared.app import App, install
+from shared.app import App
 from tests import samples
-from tests.conftest import TenantAccount
+from tests.conftest import TenantAccount, app_with, eventually
 from tests.webhook_peers import (
     CARRIER_SECRET,
     Receiver,
@@ -27,7 +26,6 @@ from tests.webhook_peers import (
     media_server,
     receiving,
     sample_event,
-    wait_for,
 )
 from tools.azurite import free_port
 
@@ -37,17 +35,11 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def inbound_app(app: App, base_url: str) -> Iterator[App]:
     """The app the host serves, with a carrier secret and a retry schedule of seconds."""
-    settings = app.settings.model_copy(
-        update={
-            "carrier_webhook_secret": SecretStr(CARRIER_SECRET),
-            "webhook_retry_schedule_seconds": (1, 1),
-            "webhook_retry_jitter": 0.0,
-        }
-    )
-    test_app = App.build(settings)
-    install(test_app)
-    yield test_app
-    install(app)
+    with app_with(
+        app, carrier_webhook_secret=CARRIER_SECRET, webhook_retry_schedule_seconds=(1, 1),
+        webhook_retry_jitter=0.0,
+    ) as changed:  # fmt: skip
+        yield changed
 
 
 def send(base_url: str, event: dict[str, Any], **sign: Any) -> requests.Response:
@@ -96,7 +88,7 @@ def test_signed_mms_reaches_the_customer_with_rehosted_urls(
         response = send(base_url, event)
         assert response.status_code == 200, response.text
         assert time.perf_counter() - started < 1.0  # acknowledged before any download
-        wait_for(lambda: receiver.verified)
+        eventually(lambda: receiver.verified)
     [delivery] = receiver.verified
     payload = delivery.payload
     assert payload["messageId"] == response.json()["messageId"]
@@ -147,7 +139,7 @@ def test_replay_is_processed_once(inbound_app: App, base_url: str, account: Tena
         replies = [send(base_url, event) for _ in range(3)]
         assert [r.status_code for r in replies] == [200, 200, 200]
         assert [r.json()["duplicate"] for r in replies] == [False, True, True]
-        wait_for(lambda: receiver.verified)
+        eventually(lambda: receiver.verified)
         time.sleep(0.5)  # room for a wrong second delivery to show up
     assert len(receiver.received) == 1
 
@@ -173,7 +165,7 @@ def test_failed_attachments_are_reported_one_by_one(
             {"name": "lan.jpg", "url": "https://10.0.0.7/lan.jpg", "contentType": "image/jpeg"},
         ]  # fmt: skip
         assert send(base_url, new_event(account, attachments=attachments)).status_code == 200
-        wait_for(lambda: receiver.verified)
+        eventually(lambda: receiver.verified)
     payload = receiver.verified[0].payload
     assert [a["name"] for a in payload["attachments"]] == ["ok.jpg"]
     errors = {f["name"]: f["error"]["code"] for f in payload["failedAttachments"]}
@@ -202,9 +194,9 @@ def test_receiver_down_then_up_gets_it_once_with_the_same_webhook_id(
         hook = message(base_url, account, message_id)["webhook"]
         return bool(hook and hook["attempts"])
 
-    wait_for(failed_once)
+    eventually(failed_once)
     with receiving(Receiver(secret=tenant.webhook_secrets[0]), port) as receiver:
-        wait_for(lambda: webhook_state(base_url, account, message_id) == "delivered")
+        eventually(lambda: webhook_state(base_url, account, message_id) == "delivered")
     assert len(receiver.received) == 1 and receiver.verified
     hook = message(base_url, account, message_id)["webhook"]
     assert receiver.received[0].headers["webhook-id"] == hook["webhookId"]
@@ -218,14 +210,14 @@ def test_always_failing_receiver_is_dead_lettered_then_redelivered_by_the_cli(
         subscribe(inbound_app, account, receiver)
         reply = send(base_url, new_event(account, attachments=[]))
         message_id = reply.json()["messageId"]
-        wait_for(lambda: webhook_state(base_url, account, message_id) == "dead")
+        eventually(lambda: webhook_state(base_url, account, message_id) == "dead")
         assert len(receiver.received) == 3  # the first try and two retries
         [letter] = cli(inbound_app, "webhook-deadletters", account.tenant_id)
         assert letter["reason"] == "retries_exhausted" and letter["lastStatus"] == 500
         receiver.default = 200
         redelivered = cli(inbound_app, "webhook-redeliver", letter["deadLetterId"])
         assert redelivered["state"] == "pending"
-        wait_for(lambda: webhook_state(base_url, account, message_id) == "delivered")
+        eventually(lambda: webhook_state(base_url, account, message_id) == "delivered")
     ids = {r.headers["webhook-id"] for r in receiver.received}
     assert ids == {letter["deadLetterId"]} and len(receiver.received) == 4
     assert cli(inbound_app, "webhook-deadletters", account.tenant_id) == []

@@ -6,24 +6,21 @@ from typing import Any
 
 import pytest
 import requests
-from pydantic import SecretStr
 
-from shared.app import App, install
+from shared.app import App
 from shared.settings import Settings
-from tests.conftest import TenantAccount, eventually
+from tests.conftest import TenantAccount, app_with, eventually
 from tests.peers import FakeCarrier
 from tests.webhook_peers import CARRIER_SECRET, Receiver, carrier_headers, receiving
 
 
 @pytest.fixture
 def status_app(app: App, settings: Settings) -> Iterator[App]:
-    changed = App.build(Settings.model_validate({
-        **settings.model_dump(), "carrier_webhook_secret": SecretStr(CARRIER_SECRET),
-        "webhook_retry_schedule_seconds": (1,), "webhook_retry_jitter": 0.0,
-    }))  # fmt: skip
-    install(changed)
-    yield changed
-    install(app)
+    with app_with(
+        app, carrier_webhook_secret=CARRIER_SECRET, webhook_retry_schedule_seconds=(1,),
+        webhook_retry_jitter=0.0,
+    ) as changed:  # fmt: skip
+        yield changed
 
 
 def send(base_url: str, account: TenantAccount, **fields: Any) -> str:
@@ -95,15 +92,13 @@ def test_status_callback_must_be_https(base_url: str, account: TenantAccount) ->
 
 
 def test_carrier_reports_move_status_forward_only(
-    base_url: str, status_app: App, settings: Settings, account: TenantAccount
+    base_url: str, status_app: App, account: TenantAccount
 ) -> None:
     carrier = FakeCarrier()
-    with carrier.running() as url:
-        gateway_app = App.build(Settings.model_validate({
-            **status_app.settings.model_dump(), "carrier_gateway_url": url,
-            "carrier_gateway_secret": SecretStr(carrier.secret),
-        }))  # fmt: skip
-        install(gateway_app)
+    with (
+        carrier.running() as url,
+        app_with(status_app, carrier_gateway_url=url, carrier_gateway_secret=carrier.secret),
+    ):
         message_id = send(base_url, account)
         eventually(lambda: get(base_url, account, message_id).json()["status"] == "sent")
     assert report(base_url, account, message_id, "delivered").status_code == 200

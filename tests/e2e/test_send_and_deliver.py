@@ -1,18 +1,15 @@
 """Sending over real HTTP through the local host, delivered by its queue trigger."""
 
 import base64
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import requests
 
-from shared.app import App, install
+from shared.app import App
 from shared.messages.store import MessageStore
-from shared.settings import Settings
 from tests import samples
-from tests.conftest import TenantAccount, eventually
+from tests.conftest import TenantAccount, app_with, eventually
 from tests.peers import FakeCarrier
 
 
@@ -54,17 +51,6 @@ def wait_status(
     eventually(lambda: status_of(app, account, message_id) == status, timeout=timeout)
 
 
-@contextmanager
-def app_with(app: App, settings: Settings, **changes: Any) -> Iterator[App]:
-    """Run the local host's functions on an app with changed settings (same storage)."""
-    changed = App.build(Settings.model_validate({**settings.model_dump(), **changes}))
-    install(changed)
-    try:
-        yield changed
-    finally:
-        install(app)
-
-
 def test_guide_single_image_send_is_delivered(
     base_url: str, app: App, account: TenantAccount
 ) -> None:
@@ -97,9 +83,9 @@ def test_fan_out_to_fifty_recipients_is_fully_delivered(
 
 
 def test_sandbox_failure_marks_the_message_failed(
-    base_url: str, app: App, settings: Settings, account: TenantAccount
+    base_url: str, app: App, account: TenantAccount
 ) -> None:
-    with app_with(app, settings, sandbox_fail_numbers=("+15550009999",)) as changed:
+    with app_with(app, sandbox_fail_numbers=("+15550009999",)) as changed:
         accepted = send(base_url, account, to=["+15550009999"])
         message_id = accepted["messages"][0]["messageId"]
         wait_status(changed, account, message_id, "failed")
@@ -113,13 +99,13 @@ def carrier() -> FakeCarrier:
 
 
 def test_gateway_5xx_then_success_delivers_once(
-    base_url: str, app: App, settings: Settings, account: TenantAccount, carrier: FakeCarrier
+    base_url: str, app: App, account: TenantAccount, carrier: FakeCarrier
 ) -> None:
     # Five 500s outlast the gateway's in-process retries (4 tries), so the queue retries too.
     carrier.script = [500, 500, 500, 500, 503]
     with (
         carrier.running() as url,
-        app_with(app, settings, carrier_gateway_url=url, carrier_gateway_secret=carrier.secret),
+        app_with(app, carrier_gateway_url=url, carrier_gateway_secret=carrier.secret),
     ):
         accepted = send(base_url, account)
         message_id = accepted["messages"][0]["messageId"]
@@ -132,12 +118,12 @@ def test_gateway_5xx_then_success_delivers_once(
 
 
 def test_gateway_4xx_is_final(
-    base_url: str, app: App, settings: Settings, account: TenantAccount, carrier: FakeCarrier
+    base_url: str, app: App, account: TenantAccount, carrier: FakeCarrier
 ) -> None:
     carrier.script = [400]
     with (
         carrier.running() as url,
-        app_with(app, settings, carrier_gateway_url=url, carrier_gateway_secret=carrier.secret),
+        app_with(app, carrier_gateway_url=url, carrier_gateway_secret=carrier.secret),
     ):
         message_id = send(base_url, account)["messages"][0]["messageId"]
         wait_status(app, account, message_id, "failed")
@@ -147,11 +133,11 @@ def test_gateway_4xx_is_final(
 
 
 def test_gateway_down_for_good_fails_after_the_schedule(
-    base_url: str, app: App, settings: Settings, account: TenantAccount, carrier: FakeCarrier
+    base_url: str, app: App, account: TenantAccount, carrier: FakeCarrier
 ) -> None:
     carrier.script = [500] * 100
     with carrier.running() as url, app_with(
-        app, settings, carrier_gateway_url=url, carrier_gateway_secret=carrier.secret,
+        app, carrier_gateway_url=url, carrier_gateway_secret=carrier.secret,
         delivery_retry_seconds=(1,),
     ):  # fmt: skip
         message_id = send(base_url, account)["messages"][0]["messageId"]
@@ -162,10 +148,10 @@ def test_gateway_down_for_good_fails_after_the_schedule(
 
 
 def test_media_pending_optimisation_is_held_until_ready(
-    base_url: str, app: App, settings: Settings, account: TenantAccount
+    base_url: str, app: App, account: TenantAccount
 ) -> None:
     # A container the optimiser does not watch, so only this test decides when media is ready.
-    with app_with(app, settings, media_container="holdtest") as changed:
+    with app_with(app, media_container="holdtest") as changed:
         record = changed.media.put(
             tenant_id=account.tenant_id, phone_number=account.number, file_name="big.jpg",
             original_file_name="big.jpg", content_type="image/jpeg", data=samples.image("JPEG"),

@@ -18,7 +18,6 @@ import azure.functions as func
 import pytest
 import requests
 from azure.functions.queue import QueueMessage
-from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook
 
 import deliver_webhook
@@ -26,11 +25,11 @@ import get_message
 import inbound_webhook
 import process_inbound
 from shared import admin
-from shared.app import App, install
+from shared.app import App
 from shared.inbound.records import INBOUND_TABLE
 from shared.webhooks.deliveries import DELIVERIES
 from tests import samples
-from tests.conftest import TenantAccount, http_request
+from tests.conftest import TenantAccount, app_with, http_request
 from tests.webhook_peers import (
     CARRIER_SECRET,
     Receiver,
@@ -44,19 +43,11 @@ from tests.webhook_peers import (
 @pytest.fixture
 def inbound_app(app: App) -> Iterator[App]:
     tag = uuid.uuid4().hex[:10]
-    settings = app.settings.model_copy(
-        update={
-            "carrier_webhook_secret": SecretStr(CARRIER_SECRET),
-            "inbound_queue": f"t-in-{tag}",
-            "webhook_queue": f"t-wh-{tag}",
-            "webhook_retry_schedule_seconds": (0, 0),
-            "webhook_retry_jitter": 0.0,
-        }
-    )
-    test_app = App.build(settings)
-    install(test_app)
-    yield test_app
-    install(app)
+    with app_with(
+        app, carrier_webhook_secret=CARRIER_SECRET, inbound_queue=f"t-in-{tag}",
+        webhook_queue=f"t-wh-{tag}", webhook_retry_schedule_seconds=(0, 0), webhook_retry_jitter=0.0,
+    ) as changed:  # fmt: skip
+        yield changed
 
 
 def post_event(body: bytes, headers: dict[str, str]) -> func.HttpResponse:

@@ -1,7 +1,6 @@
 """The local host's queue and blob triggers, driven only by function.json, against Azurite."""
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared.app import App
+from tests.conftest import eventually
 from tools.localhost import BLOB_POISON_QUEUE, LocalHost, TriggerRunner
 
 QUEUE_HANDLER = """
@@ -75,23 +75,16 @@ def runner(app: App, tmp_path: Path) -> Iterator[tuple[TriggerRunner, str, str]]
     triggers.stop()
 
 
-def wait_for(predicate: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 def test_queue_messages_reach_main_and_are_deleted(
     app: App, runner: tuple[TriggerRunner, str, str]
 ) -> None:
     _, queue, _ = runner
     app.storage.queue(queue).send_message("hello")
-    wait_for(lambda: any(v[1] == "hello" for v in SEEN))
+    eventually(lambda: any(v[1] == "hello" for v in SEEN))
     assert [v[2] for v in SEEN if v[1] == "hello"] == [1]
-    wait_for(lambda: app.storage.queue(queue).get_queue_properties().approximate_message_count == 0)
+    eventually(
+        lambda: app.storage.queue(queue).get_queue_properties().approximate_message_count == 0
+    )
 
 
 def test_failing_message_is_retried_then_poisoned(
@@ -100,7 +93,7 @@ def test_failing_message_is_retried_then_poisoned(
     _, queue, _ = runner
     app.storage.queue(queue).send_message("fail please")
     poison = app.storage.queue(f"{queue}-poison")
-    wait_for(lambda: poison.peek_messages(max_messages=1), timeout=15)
+    eventually(lambda: poison.peek_messages(max_messages=1), timeout=15)
     assert poison.peek_messages()[0].content == "fail please"
 
 
@@ -109,7 +102,7 @@ def test_new_blob_reaches_main_with_its_name_and_bytes(
 ) -> None:
     _, _, container = runner
     app.storage.container(container).upload_blob("a/b.txt", b"payload")
-    wait_for(lambda: any(v[1] == f"{container}/a/b.txt" for v in SEEN))
+    eventually(lambda: any(v[1] == f"{container}/a/b.txt" for v in SEEN))
     assert [v[2] for v in SEEN if v[1] == f"{container}/a/b.txt"] == ["payload"]
 
 
@@ -126,5 +119,5 @@ def test_failing_blob_is_retried_then_reported_on_the_poison_queue(
             for m in poison.peek_messages(max_messages=32)
         )
 
-    wait_for(reported, timeout=15)
+    eventually(reported, timeout=15)
     assert not any(v[1] == f"{container}/bad.txt" for v in SEEN)
