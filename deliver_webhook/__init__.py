@@ -1,8 +1,10 @@
 import azure.functions as func
 
 from shared import app
+from shared.logs import invocation
 from shared.webhooks.deliveries import deliver
 
 
-def main(msg: func.QueueMessage) -> None:
-    deliver(app.current(), msg.get_body())
+def main(msg: func.QueueMessage, context: func.Context | None = None) -> None:
+    with invocation(context):
+        deliver(app.current(), msg.get_body())

@@ -1,8 +1,10 @@
 import azure.functions as func
 
 from shared.app import current
+from shared.logs import invocation
 from shared.media.optimization import optimize_blob
 
 
-def main(blob: func.blob.InputStream) -> None:
-    optimize_blob(blob, current())
+def main(blob: func.blob.InputStream, context: func.Context | None = None) -> None:
+    with invocation(context):
+        optimize_blob(blob, current())

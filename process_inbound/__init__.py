@@ -2,7 +2,9 @@ import azure.functions as func
 
 from shared import app
 from shared.inbound.processing import process_inbound
+from shared.logs import invocation
 
 
-def main(msg: func.QueueMessage) -> None:
-    process_inbound(app.current(), msg.get_body())
+def main(msg: func.QueueMessage, context: func.Context | None = None) -> None:
+    with invocation(context):
+        process_inbound(app.current(), msg.get_body())

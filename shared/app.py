@@ -6,16 +6,18 @@ and `install` it, so nothing reads the environment behind a test's back.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 
-from shared.auth import Authenticator
+from shared.auth import Authenticator, LoginThrottle
 from shared.idempotency import Idempotency
 from shared.media.store import MediaStore
 from shared.messages.gateway import CarrierGateway, gateway_from_settings
 from shared.outbound import OutboundClient
 from shared.settings import Settings, load_settings
 from shared.storage import Storage
+from shared.telemetry import configure_telemetry
 from shared.tenancy import TenantDirectory
 
 
@@ -34,7 +36,15 @@ class App:
     def build(cls, settings: Settings) -> App:
         storage = Storage.from_settings(settings)
         directory = TenantDirectory(storage)
-        auth = Authenticator(directory, cache_seconds=settings.auth_cache_seconds)
+        throttle = LoginThrottle(
+            per_user_address=settings.login_failures_per_user_address,
+            per_address=settings.login_failures_per_address,
+            per_user=settings.login_failures_per_user,
+            window_seconds=settings.login_throttle_window_seconds,
+        )
+        auth = Authenticator(
+            directory, cache_seconds=settings.auth_cache_seconds, throttle=throttle
+        )
         outbound = OutboundClient(
             allow_loopback=settings.outbound_allow_loopback,
             plain_http_loopback=settings.outbound_allow_loopback,
@@ -61,6 +71,7 @@ def current() -> App:
     if _app is None:
         with _lock:
             if _app is None:
+                configure_telemetry(os.environ)
                 _app = App.build(load_settings())
     return _app
 

@@ -116,6 +116,12 @@ class TooManyRequests(ServiceError):
         super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
+class LoginThrottled(TooManyRequests):
+    """Too many failed logins for a user or from an address; drains by itself (shared.auth)."""
+
+    code = "too_many_login_failures"
+
+
 class NotImplementedYet(ServiceError):
     status = 501
     code = "not_implemented"

@@ -18,9 +18,9 @@ from azure.core.exceptions import (
 )
 
 from shared import app as application
-from shared.auth import Principal
+from shared.auth import Principal, client_address
 from shared.errors import ServiceError, StorageUnavailable
-from shared.logs import correlated
+from shared.logs import configure_worker_logging, correlated
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ def serve(
     req: func.HttpRequest, context: func.Context | None, handler: Handler
 ) -> func.HttpResponse:
     """Run one HTTP handler: errors become problems; nothing internal leaks to the client."""
+    configure_worker_logging()
     correlation = correlation_for(req, context)
     with correlated(correlation):
         try:
@@ -119,4 +120,4 @@ def _internal_error(correlation: str) -> func.HttpResponse:
 
 
 def authenticate(req: func.HttpRequest, app: application.App) -> Principal:
-    return app.auth.authenticate(req.headers.get("Authorization"))
+    return app.auth.authenticate(req.headers.get("Authorization"), client_address(req.headers))

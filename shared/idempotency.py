@@ -22,6 +22,9 @@ from shared.storage import Storage
 
 TABLE = "idempotency"
 TTL = timedelta(hours=24)
+# A claim still in progress after this long was abandoned (its request died with storage down, so
+# it could not release the key): longer than Azure's 230 s HTTP limit, so no live request has it.
+IN_PROGRESS_LEASE = timedelta(minutes=5)
 _REPLAYED_HEADERS = ("Location",)
 
 
@@ -88,14 +91,15 @@ class Idempotency:
     def _existing(
         self, table: TableClient, claim: dict[str, object], fingerprint: str
     ) -> func.HttpResponse | None:
-        """The stored response to replay, or None when an expired claim was taken over."""
+        """The stored response to replay, or None when an expired or abandoned claim was taken
+        over."""
         try:
             entity = table.get_entity(str(claim["PartitionKey"]), str(claim["RowKey"]))
         except ResourceNotFoundError:
             table.create_entity(claim)  # vanished meanwhile: claim it
             return None
-        created = datetime.fromisoformat(entity["CreatedAt"])
-        if self._now() - created > TTL:
+        age = self._now() - datetime.fromisoformat(entity["CreatedAt"])
+        if age > TTL or (entity["State"] != "done" and age > IN_PROGRESS_LEASE):
             table.update_entity(
                 claim, etag=entity.metadata["etag"], match_condition=MatchConditions.IfNotModified
             )

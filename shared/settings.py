@@ -43,7 +43,8 @@ class Settings(BaseSettings):
     # Sending: the carrier gateway (the sandbox when no URL is set), fan-out and delivery retries.
     carrier_gateway_url: str | None = None
     carrier_gateway_secret: SecretStr | None = None
-    max_recipients: int = Field(default=100, ge=1, le=1000)
+    # At most 100: a send's records are written in one atomic entity-group transaction.
+    max_recipients: int = Field(default=100, ge=1, le=100)
     max_body_characters: int = Field(default=1600, ge=1)
     sandbox_fail_numbers: tuple[str, ...] = ()
     delivery_retry_seconds: tuple[int, ...] = (10, 30, 120, 600, 1800)
@@ -51,6 +52,11 @@ class Settings(BaseSettings):
     media_hold_max_attempts: int = Field(default=40, ge=0)
 
     auth_cache_seconds: float = Field(default=300.0, ge=0)
+    # Failed-login throttling (per process): failures allowed per window, by key.
+    login_failures_per_user_address: int = Field(default=10, ge=1)
+    login_failures_per_address: int = Field(default=50, ge=1)
+    login_failures_per_user: int = Field(default=100, ge=1)
+    login_throttle_window_seconds: float = Field(default=300.0, gt=0)
     # Outbound-fetch guard: loopback is refused unless explicitly allowed (tests only).
     outbound_allow_loopback: bool = False
 
@@ -68,7 +74,7 @@ class Settings(BaseSettings):
     webhook_retry_jitter: float = Field(default=0.2, ge=0, lt=1)
     # A recorded inbound event still unprocessed this long after it arrived is queued again when
     # the carrier replays it (recovers an enqueue lost to a crash between record and queue).
-    inbound_requeue_after_seconds: int = Field(default=300, gt=0)
+    inbound_requeue_after_seconds: int = Field(default=15, gt=0)
 
     @model_validator(mode="after")
     def _one_storage_source(self) -> Settings:

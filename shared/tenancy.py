@@ -51,9 +51,17 @@ class User:
     tenant_ids: frozenset[str] = field(default_factory=frozenset)
 
 
+_KEY_FORBIDDEN = frozenset("/\\#?")
+
+
 def normalise_email(email: str) -> str:
     email = email.strip().lower()
-    if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
+    # The email is a Table Storage key, which must not hold / \ # ? or control characters.
+    if (
+        "@" not in email
+        or len(email) > 254
+        or any(c.isspace() or c in _KEY_FORBIDDEN or not c.isprintable() for c in email)
+    ):
         raise ValidationFailed.field("email", "must be an email address")
     return email
 

@@ -36,6 +36,7 @@ AZURE_MAX_REQUEST_BYTES = 100 * 1024 * 1024  # Azure Functions' HTTP request bod
 SERVED_TRIGGERS = frozenset({"httpTrigger", "queueTrigger", "blobTrigger"})
 BLOB_POISON_QUEUE = "webjobs-blobtrigger-poison"  # where the runtime parks blobs that keep failing
 log = logging.getLogger("localhost")
+_IMPORT_LOCK = threading.Lock()
 
 _PARAM = re.compile(r"^\{(\*?)([A-Za-z_][A-Za-z0-9_]*)((?::[^}?=]+)*)(\?)?\}$")
 _CONSTRAINTS = {
@@ -100,7 +101,13 @@ class Function:
 
     @property
     def main(self) -> Callable[..., Any]:
-        if self._main is None:
+        if self._main is not None:
+            return self._main
+        # One import at a time: a module is in sys.modules before it has finished executing, so
+        # a concurrent first request could otherwise find it without its `main`.
+        with _IMPORT_LOCK:
+            if self._main is not None:
+                return self._main
             module = sys.modules.get(self.name)
             if module is None:
                 spec = importlib.util.spec_from_file_location(
@@ -111,7 +118,11 @@ class Function:
                 assert spec is not None and spec.loader is not None
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[self.name] = module
-                spec.loader.exec_module(module)
+                try:
+                    spec.loader.exec_module(module)
+                except BaseException:
+                    del sys.modules[self.name]
+                    raise
             self._main = getattr(module, self.entry)
         return self._main
 
@@ -398,6 +409,7 @@ def make_server(host: LocalHost, port: int, bind: str = "127.0.0.1") -> Threadin
                 body = self.rfile.read(length) if length else b""
             url = f"http://{self.headers.get('Host', f'127.0.0.1:{port}')}{self.path}"
             headers = {k: v for k, v in self.headers.items()}
+            headers["X-Forwarded-For"] = self.headers["X-Forwarded-For"] or self.client_address[0]
             try:
                 response = host.handle_http(self.command, url, headers, body)
             except Exception:  # a crashing function must not kill the host
@@ -443,9 +455,13 @@ def make_server(host: LocalHost, port: int, bind: str = "127.0.0.1") -> Threadin
         def log_message(self, format: str, *args: Any) -> None:
             log.info("%s %s", self.address_string(), format % args)
 
-    server = ThreadingHTTPServer((bind, port), Handler)
+    server = _Server((bind, port), Handler)
     server.daemon_threads = True
     return server
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 512  # socketserver's default of 5 resets connections under bursts
 
 
 def main(argv: list[str] | None = None) -> int:

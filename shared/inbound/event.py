@@ -5,8 +5,9 @@ Carrier contract in docs/webhooks.md; a sample lives in tests/events/inbound_mms
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -44,6 +45,13 @@ _PATH = re.compile(r"at `\$\.?([^`]*)`")
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 
 
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(keys) != len(set(keys)):
+        raise BadRequest("Duplicate JSON key in the event.", code="duplicate_key")
+    return dict(pairs)
+
+
 def parse_event(body: bytes) -> CarrierEvent:
     """The event with `to` (and an E.164 `from`) in canonical form; 400 naming the bad field."""
     try:
@@ -59,8 +67,10 @@ def parse_event(body: bytes) -> CarrierEvent:
         raise ValidationFailed(
             f"{field}: {message}", [{"field": field, "message": message}]
         ) from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # msgspec's answer to deep nesting
         raise BadRequest("Request body is not valid JSON.", code="malformed_json") from None
+    # msgspec keeps the last of duplicate keys, other parsers the first: refuse the ambiguity.
+    json.loads(body, object_pairs_hook=_no_duplicates)
     to = parse_e164(event.to)
     if to is None:
         raise ValidationFailed.field("to", "must be an E.164 number such as +15551234567")

@@ -16,10 +16,13 @@ def sanitise(file_name: str) -> str:
     name = "".join("_" if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in name)
     name = _UNSAFE.sub("_", name)
     name = re.sub(r"\.{2,}", ".", name)
-    name = re.sub(r"\s+", " ", name).strip(" ._")
+    cleaned = re.sub(r"\s+", " ", name)
+    name = cleaned.strip(" ._")
     stem, dot, ext = name.rpartition(".")
     if not dot:
-        stem, ext = name, ""
+        # A bare extension such as ".jpg" (what the extension check read it as) stays one.
+        bare = name.isalnum() and cleaned.rstrip(" ._").endswith("." + name)
+        stem, ext = ("", name) if bare else (name, "")
     ext = ext[:16]
     stem = stem.strip(" ._") or "file"
     limit = MAX_NAME - (len(ext) + 1 if ext else 0)

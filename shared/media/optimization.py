@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import re
-import uuid
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +22,6 @@ import azure.functions as func
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared.app import App
-from shared.logs import correlated
 from shared.media.store import BlobVersion, MediaRecord, MediaStore
 from shared.optimize import Result, optimize
 
@@ -40,11 +38,6 @@ _MEDIA_BLOB = re.compile(r"^(?P<media_id>[0-9a-f]{32})/[^/]+$")
 def optimize_blob(blob: func.blob.InputStream, app: App) -> None:
     """Handle one blob event. Bad media ends as a recorded outcome; only an unexpected storage
     error raises, so the runtime retries it (and reports it on the poison queue in the end)."""
-    with correlated(uuid.uuid4().hex):
-        _optimize_blob(blob, app)
-
-
-def _optimize_blob(blob: func.blob.InputStream, app: App) -> None:
     container, _, blob_name = (blob.name or "").partition("/")
     match = _MEDIA_BLOB.match(blob_name)
     if container != app.settings.media_container or match is None:

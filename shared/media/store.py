@@ -105,6 +105,9 @@ class MediaStore:
         self._settings = settings
         self._policy_ready = False
         self._lock = threading.Lock()
+        # Blobs whose record could not be written nor the blob removed (storage went down in
+        # between): removed on the next upload. A process recycled first leaves them unreferenced.
+        self._orphans: list[str] = []
 
     @property
     def container_name(self) -> str:
@@ -160,6 +163,7 @@ class MediaStore:
     ) -> MediaRecord:
         """Blob first (never overwriting), then the record; if recording fails the blob goes too."""
         self.ensure_read_policy()
+        self._remove_orphans()
         media_id = secrets.token_hex(16)
         blob_name = f"{media_id}/{file_name}"
         digest = hashlib.sha256(data).hexdigest()
@@ -194,10 +198,27 @@ class MediaStore:
         try:
             self._storage.table(MEDIA_TABLE).create_entity(record.to_entity())
         except BaseException:
-            with suppress(AzureError):
+            try:
                 blob.delete_blob(delete_snapshots="include")
+            except AzureError:
+                with self._lock:
+                    self._orphans.append(blob_name)
             raise
         return record
+
+    def _remove_orphans(self) -> None:
+        with self._lock:
+            orphans, self._orphans = self._orphans, []
+        for at, name in enumerate(orphans):
+            try:
+                with suppress(ResourceNotFoundError):
+                    self._storage.blobs.get_blob_client(self.container_name, name).delete_blob(
+                        delete_snapshots="include"
+                    )
+            except AzureError:
+                with self._lock:
+                    self._orphans.extend(orphans[at:])
+                return
 
     def get(self, tenant_ids: frozenset[str] | set[str], media_id: str) -> MediaRecord | None:
         """The record if it belongs to one of `tenant_ids` (point reads, no scans)."""

@@ -102,7 +102,8 @@ def _decode_envelope(body: bytes) -> dict[str, Any]:
     Linux (GNU `base64` wraps lines, so the string holds raw newlines), a lenient parse."""
     try:
         fields: dict[str, Any] = _ENVELOPE.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        # msgspec raises RecursionError for deep nesting; the lenient parse refuses it as a 400.
         fields = _lenient_envelope(body)  # a full parse that already refused duplicate keys
         if sum(len(v) for k, v in fields.items() if k != "data") > MAX_ENVELOPE_BYTES:
             raise _envelope_too_large() from None
@@ -233,11 +234,11 @@ def _decode_octets(encoded: bytes, max_bytes: int) -> bytes:
     try:
         # bytes() checks the 0-255 range itself, in C; the slower path below only runs on errors.
         return bytes(_INTS.decode(encoded))
-    except (msgspec.ValidationError, msgspec.DecodeError, ValueError):
+    except (msgspec.ValidationError, msgspec.DecodeError, ValueError, RecursionError):
         pass
     try:
         _OCTETS.decode(encoded)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
         where = re.search(r"\$\[(\d+)\]", str(exc))
         field = f"data[{where.group(1)}]" if where else "data"
     else:

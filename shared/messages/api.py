@@ -42,7 +42,10 @@ def send(req: func.HttpRequest, app: App) -> func.HttpResponse:
 
 def check_callback_url(app: App, url: str) -> None:
     """What can be said of a status callback URL now; addresses are checked at every delivery."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts = urlsplit("")
     loopback_http = (
         app.settings.outbound_allow_loopback
         and parts.scheme == "http"

@@ -52,7 +52,10 @@ def own_media_id(app: App, url: str) -> tuple[str, str] | None:
     """(media id, blob name) when `url` points into this service's media container."""
     container = app.storage.blobs.get_container_client(app.settings.media_container).url
     prefix = urlsplit(container)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: not ours, and the outbound check says why
+        return None
     if (parts.scheme, parts.netloc) != (prefix.scheme, prefix.netloc):
         return None
     base = prefix.path.rstrip("/") + "/"
@@ -79,7 +82,10 @@ def _check_external(app: App, url: str) -> CheckedMedia:
     try:
         probe = app.outbound.probe(url)
     except OutboundRefused as exc:
-        raise _Rejected(exc.reason, exc.message, static=exc.reason in _STATIC) from None
+        # Only the URL as given can be malformed (400); a bad redirect target is the server's
+        # doing, so the URL is unusable (422) rather than invalid.
+        static = exc.reason in _STATIC and "(redirected to" not in exc.message
+        raise _Rejected(exc.reason, exc.message, static=static) from None
     if probe.content_type is None:
         raise _Rejected("content_type_missing", "the server sent no Content-Type")
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from shared.messages.status import advance, notify_status
 from shared.messages.store import Message, MessageStore, now_iso
 
 DELIVERY_QUEUE = "deliveries"
+RECORD_GRACE_SECONDS = 120
 log = logging.getLogger(__name__)
 
 
@@ -68,13 +70,18 @@ def accept(app: App, tenant_id: str, request: SendRequest) -> Accepted:
         )
         for to in request.to
     ]
-    MessageStore(app.storage).insert_many(messages)
+    # Jobs first, records second: the records (at most 100, one tenant, so one atomic entity
+    # group transaction) exist only if the whole acceptance succeeded. A job whose record never
+    # came (storage failed in between; the client got a 503) is dropped by the worker, so a
+    # failed request leaves neither a message stuck in `queued` nor one delivered unasked.
     queue = app.storage.queue(DELIVERY_QUEUE)
-    jobs = [json.dumps({"tenantId": m.tenant_id, "messageId": m.message_id, "attempt": 1})
-            for m in messages]  # fmt: skip
+    enqueued_at = time.time()
+    jobs = [json.dumps({"tenantId": m.tenant_id, "messageId": m.message_id, "attempt": 1,
+                        "enqueuedAt": enqueued_at}) for m in messages]  # fmt: skip
     # One queue message per recipient, so a large fan-out spreads across instances.
     with ThreadPoolExecutor(max_workers=min(8, len(jobs))) as pool:
         list(pool.map(queue.send_message, jobs))
+    MessageStore(app.storage).insert_many(messages)
     return Accepted(messages, media)
 
 
@@ -110,6 +117,10 @@ class Delivery:
         attempt, holds = int(job.get("attempt", 1)), int(job.get("holds", 0))
         message = self.store.get(tenant_id, message_id)
         if message is None:
+            # The job can overtake its record's insert by a moment; after the grace period a
+            # missing record means the send failed and was answered 503: drop the job.
+            if time.time() - float(job.get("enqueuedAt", 0)) < RECORD_GRACE_SECONDS:
+                self._requeue(job, 1)
             return
         waiting = self._pending_media(message)
         if waiting:

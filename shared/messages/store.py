@@ -21,6 +21,7 @@ TABLE = "messages"
 RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "failed": 3}
 TERMINAL = frozenset({"delivered", "failed"})
 _CONFLICT_RETRIES = 5
+MAX_BATCH = 100  # Table Storage's limit for one entity-group transaction
 
 
 def now_iso() -> str:
@@ -117,11 +118,10 @@ class MessageStore:
         return self._storage.table(TABLE)
 
     def insert_many(self, messages: list[Message]) -> None:
-        """One entity-group transaction per 100 rows of a partition (one tenant per send)."""
-        table = self._table()
-        for start in range(0, len(messages), 100):
-            chunk = messages[start : start + 100]
-            table.submit_transaction([("create", m.to_entity()) for m in chunk])
+        """All or nothing: one entity-group transaction (one tenant, at most 100 rows)."""
+        if len({m.tenant_id for m in messages}) > 1 or len(messages) > MAX_BATCH:
+            raise ValueError(f"one transaction holds at most {MAX_BATCH} rows of one tenant")
+        self._table().submit_transaction([("create", m.to_entity()) for m in messages])
 
     def get(self, tenant_id: str, message_id: str) -> Message | None:
         try:

@@ -83,7 +83,7 @@ REFUSED: list[tuple[str, Body, int, str]] = [
     ("duplicate-data-key", raw('{{' + ENVELOPE + ', "tenantId": "{tenant}", "data": "QQ==", "data": "{b64}"}}'), 400, "duplicate_key"),
     ("duplicate-nested-key", raw('{{' + ENVELOPE + ', "tenantId": "{tenant}", "x": {{"a": 1, "a": 2}}, "data": "{b64}"}}'), 400, "duplicate_key"),
     ("deep-nesting-extra-field", raw('{{' + ENVELOPE + ', "tenantId": "{tenant}", "x": ' + "[" * 50_000 + "]" * 50_000 + ', "data": "{b64}"}}'), 400, "malformed_json"),
-    ("deep-nesting-in-data", with_data("[" * 50_000 + "]" * 50_000), 400, "invalid_data"),
+    ("deep-nesting-in-data", with_data("[" * 50_000 + "]" * 50_000), 400, "malformed_json"),
     ("huge-key-count", raw('{{' + ENVELOPE + ', "tenantId": "{tenant}", ' + ", ".join(f'"k{i}": 0' for i in range(20_000)) + ', "data": "{b64}"}}'), 400, "envelope_too_large"),
     ("body-is-an-array", raw("[]"), 400, "malformed_json"),
     ("body-is-empty", raw(""), 400, "malformed_json"),
@@ -185,10 +185,10 @@ def test_polyglot_declared_as_its_magic_type_is_served_only_as_that_type(
     [
         pytest.param("../../../etc/passwd.jpg", "etc_passwd.jpg", id="dot-dot-slash"),
         pytest.param("..\\..\\windows\\win.ini.jpg", "windows_win.ini.jpg", id="backslashes"),
-        pytest.param("%2e%2e%2fsecret.jpg", "_2e_2e_2fsecret.jpg", id="percent-encoded"),
-        pytest.param("photo\u0000.jpg", "photo_.jpg", id="nul"),
+        pytest.param("%2e%2e%2fsecret.jpg", "2e_2e_2fsecret.jpg", id="percent-encoded"),
+        pytest.param("photo\u0000.jpg", "photo.jpg", id="nul"),
         pytest.param(
-            "a\r\nContent-Type: text/html.jpg", "a_Content-Type_ text_html.jpg", id="crlf"
+            "a\r\nContent-Type: text/html.jpg", "a__Content-Type_ text_html.jpg", id="crlf"
         ),
         pytest.param("evil\u202egnp.jpg", "evil_gnp.jpg", id="bidi-override"),
         pytest.param("zero\u200bwidth.jpg", "zero_width.jpg", id="zero-width"),

@@ -14,6 +14,7 @@ from shared.media.filenames import MAX_NAME, sanitise
         ("zero\u200bwidth.jpg", "zero_width.jpg"),
         ("...", "file"),
         ("..hidden.jpg", "hidden.jpg"),
+        (".jpg", "file.jpg"),  # the extension survives a name that is only an extension
         ("名前.jpg", "名前.jpg"),
         ("a?b#c%d.jpg", "a_b_c_d.jpg"),
     ],

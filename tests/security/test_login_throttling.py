@@ -1,0 +1,172 @@
+"""Failed-login throttling (shared.auth.LoginThrottle): per (user, address), per address and a
+looser per user limit that addresses the user logged in from are exempt from; 429 with
+Retry-After; every limit drains by itself."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from shared.app import App, install
+from shared.auth import Authenticator, LoginThrottle, client_address
+from shared.errors import LoginThrottled, Unauthorized
+from tests.conftest import TenantAccount, make_account
+from tests.security.conftest import expect
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 10_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def header(email: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{email}:{password}".encode()).decode()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def auth(app: App, clock: Clock) -> Authenticator:
+    throttle = LoginThrottle(
+        per_user_address=3, per_address=5, per_user=8, window_seconds=60, clock=clock
+    )
+    return Authenticator(app.directory, cache_seconds=0, clock=clock, throttle=throttle)
+
+
+def fail(auth: Authenticator, email: str, client: str | None, times: int) -> None:
+    for _ in range(times):
+        with pytest.raises(Unauthorized):
+            auth.authenticate(header(email, "wrong password"), client)
+
+
+def test_failures_from_one_address_throttle_that_user_there_but_not_elsewhere(
+    auth: Authenticator, account: TenantAccount
+) -> None:
+    fail(auth, account.email, "203.0.113.1", 3)
+    with pytest.raises(LoginThrottled) as throttled:
+        auth.authenticate(account.authorization, "203.0.113.1")  # even the right password
+    assert throttled.value.status == 429 and throttled.value.code == "too_many_login_failures"
+    assert throttled.value.headers["Retry-After"] == "20"  # one try per window/limit
+    assert auth.authenticate(account.authorization, "198.51.100.7").email == account.email
+
+
+def test_throttle_drains_by_itself_and_a_success_clears_the_pair(
+    auth: Authenticator, account: TenantAccount, clock: Clock
+) -> None:
+    fail(auth, account.email, "203.0.113.2", 3)
+    with pytest.raises(LoginThrottled):
+        auth.authenticate(account.authorization, "203.0.113.2")
+    clock.now += 20
+    assert auth.authenticate(account.authorization, "203.0.113.2").email == account.email
+    fail(auth, account.email, "203.0.113.2", 2)  # the success emptied the pair's bucket
+    auth.authenticate(account.authorization, "203.0.113.2")
+
+
+def test_one_address_guessing_many_users_is_throttled_for_every_user(
+    app: App, auth: Authenticator
+) -> None:
+    for n in range(5):
+        fail(auth, f"victim{n}@example.com", "203.0.113.3", 1)
+    fresh = make_account(app)
+    with pytest.raises(LoginThrottled):
+        auth.authenticate(fresh.authorization, "203.0.113.3")
+    assert auth.authenticate(fresh.authorization, "203.0.113.4").email == fresh.email
+
+
+def test_guessing_from_many_addresses_cannot_lock_the_owner_out_of_a_known_address(
+    auth: Authenticator, account: TenantAccount
+) -> None:
+    auth.authenticate(account.authorization, "192.0.2.10")  # the owner's usual address
+    for n in range(8):
+        fail(auth, account.email, f"198.51.100.{n}", 1)
+    with pytest.raises(LoginThrottled):
+        auth.authenticate(account.authorization, "198.51.100.200")  # a new address: throttled
+    assert auth.authenticate(account.authorization, "192.0.2.10").email == account.email
+
+
+def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit(
+    auth: Authenticator, account: TenantAccount
+) -> None:
+    def guess(_: int) -> str:
+        try:
+            auth.authenticate(header(account.email, "wrong password"), "203.0.113.6")
+        except (Unauthorized, LoginThrottled) as exc:
+            return exc.code
+        return "ok"
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        outcomes = list(pool.map(guess, range(30)))
+    assert outcomes.count("unauthorized") == 3
+    assert outcomes.count("too_many_login_failures") == 27
+
+
+def test_unknown_users_are_throttled_like_real_ones(auth: Authenticator) -> None:
+    fail(auth, "nobody@example.com", "203.0.113.5", 3)
+    with pytest.raises(LoginThrottled):
+        auth.authenticate(header("nobody@example.com", "x"), "203.0.113.5")
+
+
+def test_without_an_address_only_the_per_user_limit_applies(
+    auth: Authenticator, account: TenantAccount
+) -> None:
+    fail(auth, account.email, None, 7)
+    assert auth.authenticate(account.authorization, None).email == account.email
+    fail(auth, account.email, None, 1)
+    with pytest.raises(LoginThrottled):
+        auth.authenticate(account.authorization, None)
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "address"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("203.0.113.9:4711", "203.0.113.9"),  # App Service's ip:port
+        ("203.0.113.9, 10.0.0.1", "203.0.113.9"),  # first hop
+        ("[2001:db8::1]:443", "2001:db8::1"),
+        ("2001:db8::1", "2001:db8::1"),
+        ("not-an-address", None),
+        ("", None),
+    ],
+)
+def test_client_address_is_the_first_forwarded_hop(forwarded: str, address: str | None) -> None:
+    assert client_address({"x-forwarded-for": forwarded}) == address
+
+
+@pytest.fixture
+def throttled_host(app: App, base_url: str) -> Iterator[App]:
+    test_app = App.build(app.settings)
+    test_app.auth = Authenticator(
+        test_app.directory,
+        throttle=LoginThrottle(per_user_address=2, per_address=50, per_user=50),
+    )
+    install(test_app)
+    yield test_app
+    install(app)
+
+
+@pytest.mark.e2e
+def test_throttled_login_over_http_is_429_problem_with_retry_after(
+    throttled_host: App, base_url: str, account: TenantAccount
+) -> None:
+    url = f"{base_url}/api/v1/media/{'0' * 32}"
+    attacker = {"X-Forwarded-For": "203.0.113.77:50123"}
+    for _ in range(2):
+        wrong = requests.get(url, auth=(account.email, "wrong"), headers=attacker, timeout=10)
+        expect(wrong, 401, "unauthorized")
+    throttled = requests.get(url, auth=account.auth, headers=attacker, timeout=10)
+    expect(throttled, 429, "too_many_login_failures")
+    assert int(throttled.headers["Retry-After"]) >= 1
+    elsewhere = requests.get(
+        url, auth=account.auth, headers={"X-Forwarded-For": "198.51.100.1"}, timeout=10
+    )
+    expect(elsewhere, 404, "media_not_found")
