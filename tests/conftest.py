@@ -159,3 +159,13 @@ def app_with(app: App, **changes: Any) -> Iterator[App]:
         yield changed
     finally:
         install(app)
+
+
+class FakeClock:
+    """A monotonic clock that moves only when a test says so (`clock.now += 61`)."""
+
+    def __init__(self, now: float = 10_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import requests
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from shared.inbound.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, carrier_signature
@@ -38,6 +39,18 @@ def carrier_headers(
         TIMESTAMP_HEADER: str(stamp),
         SIGNATURE_HEADER: carrier_signature(secret, stamp, body),
     }
+
+
+def post_inbound(
+    base_url: str, event: dict[str, Any], *, timeout: float = 10, **sign: Any
+) -> requests.Response:
+    """POST a carrier event to the local host, signed as the carrier signs it (`sign` may give
+    another `secret` or timestamp `at`)."""
+    body = json.dumps(event).encode()
+    return requests.post(
+        f"{base_url}/api/v1/webhooks/inbound", data=body, headers=carrier_headers(body, **sign),
+        timeout=timeout,
+    )  # fmt: skip
 
 
 @contextmanager

@@ -6,7 +6,6 @@ uploaded media URLs instead of the guide's placeholders."""
 from __future__ import annotations
 
 import base64
-import json
 import uuid
 from typing import Any
 
@@ -20,7 +19,7 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 from shared.app import App
 from tests.conftest import TenantAccount, eventually
 from tests.contract.conftest import Contract, DocumentedRequest, example_jpeg, upload, upload_body
-from tests.webhook_peers import Received, Receiver, carrier_headers, media_server, receiving
+from tests.webhook_peers import Received, Receiver, media_server, post_inbound, receiving
 
 pytestmark = pytest.mark.e2e
 
@@ -33,14 +32,6 @@ def send(base_url: str, account: TenantAccount, body: Any, **headers: str) -> re
 
 def get(base_url: str, account: TenantAccount | None, path: str) -> requests.Response:
     return requests.get(f"{base_url}{path}", auth=account.auth if account else None, timeout=10)
-
-
-def signed(base_url: str, event: dict[str, Any], **sign: Any) -> requests.Response:
-    body = json.dumps(event).encode()
-    return requests.post(
-        f"{base_url}/api/v1/webhooks/inbound", data=body, headers=carrier_headers(body, **sign),
-        timeout=10,
-    )  # fmt: skip
 
 
 def test_health_conforms(base_url: str, contract: Contract) -> None:
@@ -104,7 +95,7 @@ def test_inbound_example_its_webhook_and_message_conform(
         event.update(messageId=f"SM{uuid.uuid4().hex}", to=account.number)
         for attachment, (path, (data, _)) in zip(event["attachments"], files.items(), strict=True):
             attachment.update(url=f"{media}{path}", size=len(data))
-        accepted = contract.exchange(signed(base_url, event), 200).json()
+        accepted = contract.exchange(post_inbound(base_url, event), 200).json()
         eventually(lambda: receiver.verified)
     [delivery] = receiver.verified
     contract.openapi.validate_request(WebhookRequest("messageReceived", delivery))
@@ -166,7 +157,7 @@ def test_401_inbound_bad_signature(
     carrier_app: App, base_url: str, account: TenantAccount, contract: Contract
 ) -> None:
     event = contract.example("/v1/webhooks/inbound", "post", "mms") | {"to": account.number}
-    response = signed(base_url, event, secret="guessed")
+    response = post_inbound(base_url, event, secret="guessed")
     assert contract.response(response, 401).json()["code"] == "signature_invalid"
 
 
@@ -187,7 +178,7 @@ def test_404_unknown_media_message_and_number(
     contract.response(get(base_url, account, f"/api/v1/media/{uuid.uuid4().hex}"), 404)
     contract.response(get(base_url, account, f"/api/v1/messages/{uuid.uuid4()}"), 404)
     event = contract.example("/v1/webhooks/inbound", "post", "mms") | {"to": "+15550000002"}
-    assert contract.response(signed(base_url, event), 404).json()["code"] == (
+    assert contract.response(post_inbound(base_url, event), 404).json()["code"] == (
         "number_not_provisioned"
     )
 
@@ -207,7 +198,7 @@ def test_413_inbound_event_over_64_kib(
 ) -> None:
     event = contract.example("/v1/webhooks/inbound", "post", "mms")
     event.update(to=account.number, padding="x" * 70_000)
-    assert contract.response(signed(base_url, event), 413).json()["code"] == "event_too_large"
+    assert contract.response(post_inbound(base_url, event), 413).json()["code"] == "event_too_large"
 
 
 def test_415_unsupported_and_mismatched_types(

@@ -22,8 +22,8 @@ from tests.contract.conftest import Contract, upload, upload_body
 from tests.webhook_peers import (
     CARRIER_SECRET,
     Receiver,
-    carrier_headers,
     media_server,
+    post_inbound,
     receiving,
     sample_event,
 )
@@ -67,9 +67,7 @@ def test_no_secret_reaches_the_logs_of_an_upload_send_and_inbound_mms(
         receiver.secret = tenant.webhook_secrets[0]
         event = sample_event(to=account.number, messageId=f"SM{uuid.uuid4().hex}",
                              attachments=[{"name": "p.jpg", "url": f"{media}/p.jpg"}])  # fmt: skip
-        body = json.dumps(event).encode()
-        reply = requests.post(f"{base_url}/api/v1/webhooks/inbound", data=body,
-                              headers=carrier_headers(body), timeout=10)  # fmt: skip
+        reply = post_inbound(base_url, event)
         assert reply.status_code == 200, reply.text
         eventually(lambda: receiver.verified)
     eventually(lambda: requests.get(f"{base_url}{location}", auth=account.auth, timeout=10)

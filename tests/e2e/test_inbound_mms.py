@@ -24,6 +24,7 @@ from tests.webhook_peers import (
     Receiver,
     carrier_headers,
     media_server,
+    post_inbound,
     receiving,
     sample_event,
 )
@@ -40,14 +41,6 @@ def inbound_app(app: App, base_url: str) -> Iterator[App]:
         webhook_retry_jitter=0.0,
     ) as changed:  # fmt: skip
         yield changed
-
-
-def send(base_url: str, event: dict[str, Any], **sign: Any) -> requests.Response:
-    body = json.dumps(event).encode()
-    return requests.post(
-        f"{base_url}/api/v1/webhooks/inbound", data=body, headers=carrier_headers(body, **sign),
-        timeout=10,
-    )  # fmt: skip
 
 
 def message(base_url: str, account: TenantAccount, message_id: str) -> dict[str, Any]:
@@ -85,7 +78,7 @@ def test_signed_mms_reaches_the_customer_with_rehosted_urls(
             {"name": "terms.pdf", "url": f"{media}/m/2", "contentType": "application/pdf"},
         ])  # fmt: skip
         started = time.perf_counter()
-        response = send(base_url, event)
+        response = post_inbound(base_url, event)
         assert response.status_code == 200, response.text
         assert time.perf_counter() - started < 1.0  # acknowledged before any download
         eventually(lambda: receiver.verified)
@@ -123,11 +116,11 @@ def test_tampered_events_are_401(
     assert response.status_code == 401
     assert response.headers["Content-Type"].startswith("application/problem+json")
     # Nothing was stored: the same event, properly signed, is new.
-    assert send(base_url, event).json()["duplicate"] is False
+    assert post_inbound(base_url, event).json()["duplicate"] is False
 
 
 def test_unknown_number_is_404(inbound_app: App, base_url: str) -> None:
-    response = send(base_url, sample_event(to="+15550000002", attachments=[]))
+    response = post_inbound(base_url, sample_event(to="+15550000002", attachments=[]))
     assert response.status_code == 404
     assert response.json()["code"] == "number_not_provisioned"
 
@@ -136,7 +129,7 @@ def test_replay_is_processed_once(inbound_app: App, base_url: str, account: Tena
     with receiving(Receiver(secret="")) as receiver:
         subscribe(inbound_app, account, receiver)
         event = new_event(account, attachments=[])
-        replies = [send(base_url, event) for _ in range(3)]
+        replies = [post_inbound(base_url, event) for _ in range(3)]
         assert [r.status_code for r in replies] == [200, 200, 200]
         assert [r.json()["duplicate"] for r in replies] == [False, True, True]
         eventually(lambda: receiver.verified)
@@ -164,7 +157,9 @@ def test_failed_attachments_are_reported_one_by_one(
             {"name": "meta", "url": "https://169.254.169.254/latest/meta-data", "contentType": "text/plain"},
             {"name": "lan.jpg", "url": "https://10.0.0.7/lan.jpg", "contentType": "image/jpeg"},
         ]  # fmt: skip
-        assert send(base_url, new_event(account, attachments=attachments)).status_code == 200
+        assert (
+            post_inbound(base_url, new_event(account, attachments=attachments)).status_code == 200
+        )
         eventually(lambda: receiver.verified)
     payload = receiver.verified[0].payload
     assert [a["name"] for a in payload["attachments"]] == ["ok.jpg"]
@@ -187,7 +182,7 @@ def test_receiver_down_then_up_gets_it_once_with_the_same_webhook_id(
 ) -> None:
     port = free_port()
     tenant = inbound_app.directory.set_webhook(account.tenant_id, f"http://127.0.0.1:{port}/hooks")
-    reply = send(base_url, new_event(account, attachments=[]))
+    reply = post_inbound(base_url, new_event(account, attachments=[]))
     message_id = reply.json()["messageId"]
 
     def failed_once() -> bool:
@@ -208,7 +203,7 @@ def test_always_failing_receiver_is_dead_lettered_then_redelivered_by_the_cli(
 ) -> None:
     with receiving(Receiver(secret="", default=500)) as receiver:
         subscribe(inbound_app, account, receiver)
-        reply = send(base_url, new_event(account, attachments=[]))
+        reply = post_inbound(base_url, new_event(account, attachments=[]))
         message_id = reply.json()["messageId"]
         eventually(lambda: webhook_state(base_url, account, message_id) == "dead")
         assert len(receiver.received) == 3  # the first try and two retries

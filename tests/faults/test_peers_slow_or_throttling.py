@@ -29,7 +29,7 @@ from shared.messages.store import MessageStore
 from shared.outbound import OutboundClient
 from tests.conftest import TenantAccount, app_with, eventually
 from tests.peers import serve
-from tests.webhook_peers import CARRIER_SECRET, carrier_headers, sample_event
+from tests.webhook_peers import CARRIER_SECRET, post_inbound, sample_event
 
 pytestmark = pytest.mark.e2e
 
@@ -143,11 +143,7 @@ def test_webhook_receiver_slow_or_429_is_retried_under_one_webhook_id(
     with peer.running() as url:
         inbound_app.directory.set_webhook(account.tenant_id, f"{url}/hooks")
         event = sample_event(messageId=f"SM{uuid.uuid4().hex}", to=account.number, attachments=[])
-        body = json.dumps(event).encode()
-        reply = requests.post(
-            f"{base_url}/api/v1/webhooks/inbound", data=body, headers=carrier_headers(body),
-            timeout=10,
-        )  # fmt: skip
+        reply = post_inbound(base_url, event)
         assert reply.status_code == 200, reply.text
         message_id = reply.json()["messageId"]
 

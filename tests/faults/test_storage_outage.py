@@ -23,7 +23,7 @@ from tests import samples
 from tests.conftest import TenantAccount, eventually
 from tests.faults.conftest import Storage, timed
 from tests.security.conftest import expect, stored, upload_body
-from tests.webhook_peers import carrier_headers, sample_event
+from tests.webhook_peers import post_inbound, sample_event
 from tools.localhost import LocalHost, TriggerRunner
 
 pytestmark = pytest.mark.e2e
@@ -161,13 +161,9 @@ def test_inbound_event_when_storage_stops_before_queueing_is_503_then_processed_
         real_queue(app, tenant_id, message_id)
 
     event = sample_event(messageId=f"SM{uuid.uuid4().hex}", to=fault_account.number, attachments=[])
-    body = json.dumps(event).encode()
 
     def deliver() -> requests.Response:
-        return requests.post(
-            f"{base_url}/api/v1/webhooks/inbound", data=body, headers=carrier_headers(body),
-            timeout=60,
-        )  # fmt: skip
+        return post_inbound(base_url, event, timeout=60)
 
     monkeypatch.setattr(records, "queue_processing", stop_first)
     response, seconds = timed(deliver)

@@ -6,7 +6,7 @@ from shared import auth as auth_module
 from shared.app import App
 from shared.auth import Authenticator
 from shared.errors import Forbidden, Unauthorized
-from tests.conftest import TenantAccount
+from tests.conftest import FakeClock, TenantAccount
 
 
 @pytest.fixture
@@ -21,14 +21,6 @@ def verifications(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
 
     monkeypatch.setattr(auth_module, "verify_password", counting)
     return calls
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_valid_credentials_give_the_users_tenants(app: App, account: TenantAccount) -> None:
@@ -57,7 +49,7 @@ def test_wrong_password_and_unknown_user_both_pay_one_full_verification(
 def test_successful_verification_is_cached_until_it_expires(
     app: App, account: TenantAccount, verifications: list[str | None]
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     authenticator = Authenticator(app.directory, cache_seconds=60, clock=clock)
     for _ in range(3):
         authenticator.authenticate(account.authorization)

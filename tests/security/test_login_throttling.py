@@ -14,16 +14,8 @@ import requests
 from shared.app import App, install
 from shared.auth import Authenticator, LoginThrottle, client_address
 from shared.errors import LoginThrottled, Unauthorized
-from tests.conftest import TenantAccount, make_account
+from tests.conftest import FakeClock, TenantAccount, make_account
 from tests.security.conftest import expect
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 10_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def header(email: str, password: str) -> str:
@@ -31,12 +23,12 @@ def header(email: str, password: str) -> str:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
-def auth(app: App, clock: Clock) -> Authenticator:
+def auth(app: App, clock: FakeClock) -> Authenticator:
     throttle = LoginThrottle(
         per_user_address=3, per_address=5, per_user=8, window_seconds=60, clock=clock
     )
@@ -61,7 +53,7 @@ def test_failures_from_one_address_throttle_that_user_there_but_not_elsewhere(
 
 
 def test_throttle_drains_by_itself_and_a_success_clears_the_pair(
-    auth: Authenticator, account: TenantAccount, clock: Clock
+    auth: Authenticator, account: TenantAccount, clock: FakeClock
 ) -> None:
     fail(auth, account.email, "203.0.113.2", 3)
     with pytest.raises(LoginThrottled):
