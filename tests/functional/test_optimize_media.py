@@ -305,22 +305,27 @@ def test_wav_over_budget_becomes_aac_under_the_same_name(
     assert body["optimization"]["durationSeconds"] == pytest.approx(7, abs=0.2)
 
 
+def crash_once(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    """The host dies the first time `MediaStore.<method>` is reached; later calls go through."""
+    real = getattr(MediaStore, method)
+    calls = []
+
+    def dying(self: MediaStore, *args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        if len(calls) == 1:
+            raise ServiceRequestError("host killed")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(MediaStore, method, dying)
+
+
 def test_run_killed_after_keeping_the_original_completes_when_retried(
     own: App, account: TenantAccount, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     png = samples.image("PNG", size=(1600, 400))
     uploaded = upload(account, "retry.png", "image/png", png)
     name = blob_name(uploaded)
-    real_replace = MediaStore.replace_in_place
-    calls = []
-
-    def crash_once(self: MediaStore, *args: Any, **kwargs: Any) -> bool:
-        calls.append(args)
-        if len(calls) == 1:
-            raise ServiceRequestError("host killed")
-        return real_replace(self, *args, **kwargs)
-
-    monkeypatch.setattr(MediaStore, "replace_in_place", crash_once)
+    crash_once(monkeypatch, "replace_in_place")
 
     with pytest.raises(ServiceRequestError):
         optimize_media.main(event(own, name))
@@ -340,16 +345,7 @@ def test_run_killed_before_recording_is_finished_by_its_own_writes_event(
 ) -> None:
     uploaded = upload(account, "late.png", "image/png", samples.image("PNG", size=(1600, 400)))
     name = blob_name(uploaded)
-    real_update = MediaStore.update
-    calls = []
-
-    def crash_once(self: MediaStore, *args: Any, **kwargs: Any) -> Any:
-        calls.append(args)
-        if len(calls) == 1:
-            raise ServiceRequestError("host killed")
-        return real_update(self, *args, **kwargs)
-
-    monkeypatch.setattr(MediaStore, "update", crash_once)
+    crash_once(monkeypatch, "update")
 
     with pytest.raises(ServiceRequestError):
         optimize_media.main(event(own, name))
