@@ -16,7 +16,13 @@ from tools import azurite
 from tools.azurite import ROOT
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # Ctrl-C reaches the whole process group; a plain `kill` reaches only us: stop children too.
+    signal.signal(signal.SIGTERM, _interrupt)
     settings_file = ROOT / "local.settings.json"
     if not settings_file.exists():
         shutil.copy(ROOT / "local.settings.json.example", settings_file)
