@@ -154,3 +154,27 @@ def test_oversized_array_is_refused_before_its_integers_are_parsed() -> None:
 def test_body_too_big_for_any_5_mb_file_is_413_before_parsing() -> None:
     with pytest.raises(PayloadTooLarge):
         parse_upload(b"{" + b" " * (LIMIT * 5 + MAX_ENVELOPE_BYTES), LIMIT)
+
+
+def test_a_nested_data_key_is_not_taken_for_the_file() -> None:
+    raw = json.dumps({"extra": {"data": [9, 9]}, **json.loads(body(data=[1, 2, 3]))}).encode()
+    assert data_of(raw) == b"\x01\x02\x03"
+    decoy_only = json.dumps({"extra": {"data": [9, 9]}, **json.loads(body(data=None))}).encode()
+    assert errors_of(decoy_only)[0]["field"] == "data"
+
+
+def test_data_before_or_after_the_other_fields_and_with_spaces() -> None:
+    fields = json.loads(body())
+    first = json.dumps({"data": [7, 8], **{k: v for k, v in fields.items() if k != "data"}})
+    assert data_of(first.encode()) == b"\x07\x08"
+    spaced = body(data="X").replace(b'"data": "X"', b'"data"  :\n  [ 1 ,\t2 ]')
+    assert data_of(spaced) == b"\x01\x02"
+
+
+def test_a_string_value_that_looks_like_the_key_changes_nothing() -> None:
+    assert data_of(body(fileName='"data": [1].jpg', data=[5])) == b"\x05"
+
+
+def test_escaped_quote_inside_data_is_refused_as_bad_base64() -> None:
+    raw = body(data="X").replace(b'"X"', b'"YWJj\\"YWJj"')
+    assert errors_of(raw)[0]["field"] == "data"
