@@ -122,12 +122,6 @@ class LoginThrottled(TooManyRequests):
     code = "too_many_login_failures"
 
 
-class NotImplementedYet(ServiceError):
-    status = 501
-    code = "not_implemented"
-    title = "Not Implemented"
-
-
 class NotConfigured(ServiceError):
     """A required setting is absent, so the endpoint refuses rather than run unsafely."""
 

@@ -49,15 +49,6 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
-class CorrelationFilter(logging.Filter):
-    """Adds the correlation id to records handled by the Functions host's own handler."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.correlation_id = correlation_id.get()
-        record.msg = redact(str(record.msg))
-        return True
-
-
 @contextmanager
 def correlated(value: str) -> Iterator[None]:
     token = correlation_id.set(value)

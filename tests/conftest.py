@@ -129,12 +129,6 @@ def base_url(app: App, local_host: LocalHost) -> Iterator[str]:
     server.server_close()
 
 
-def problem_of(response: Any) -> dict[str, Any]:
-    assert response.headers["Content-Type"].startswith("application/problem+json")
-    body: dict[str, Any] = response.json()
-    return body
-
-
 def eventually(predicate: Any, timeout: float = 15.0, interval: float = 0.1) -> Any:
     """Poll until `predicate()` is truthy; return its value, or fail after `timeout` seconds."""
     import time
