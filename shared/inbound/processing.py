@@ -23,6 +23,7 @@ from shared.errors import ServiceError
 from shared.inbound.event import CarrierAttachment
 from shared.inbound.records import (
     EVENT_TYPE,
+    FAILED,
     INBOUND_TABLE,
     PROCESSED,
     InboundRecord,
@@ -172,3 +173,22 @@ def file_name_for(name: str, content_type: str, index: int) -> str:
     if dot and f".{ext.lower()}" in allowed:
         return safe
     return sanitise(f"{stem if dot else safe}{allowed[0]}")
+
+
+def fail_poisoned(app: App, message: bytes) -> None:
+    """An event the runtime gave up processing (it crashed on every dequeue) is marked `failed`
+    on its record, so GET shows it rather than a message forever `received`."""
+    try:
+        request = json.loads(message)
+        tenant_id, message_id = str(request["tenantId"]), str(request["messageId"])
+    except (ValueError, KeyError, TypeError):
+        log.error("dropping an unreadable poisoned inbound message")
+        return
+    record = get_record(app, tenant_id, message_id)
+    if record is None or record.state == PROCESSED:
+        return
+    app.storage.table(INBOUND_TABLE).update_entity(
+        {"PartitionKey": tenant_id, "RowKey": message_id, "State": FAILED,
+         "FailureReason": "processing_crashed"}
+    )  # fmt: skip
+    log.error("inbound message %s failed: processing crashed on every try", message_id)

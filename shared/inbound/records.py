@@ -18,7 +18,7 @@ from shared.inbound.event import CarrierEvent, decode_event, encode_event
 
 INBOUND_TABLE = "inboundmessages"
 EVENT_TYPE = "message.received"
-RECEIVED, PROCESSED = "received", "processed"
+RECEIVED, PROCESSED, FAILED = "received", "processed", "failed"
 _NAMESPACE = uuid.UUID("0b8f5a8e-2d0c-4a43-9a4b-0d6a3c1e7f21")
 
 

@@ -174,3 +174,15 @@ class Delivery:
 def deliver(app: App, body: bytes) -> None:
     """Entry point of the `deliver_message` queue function."""
     Delivery(app, app.gateway).handle(json.loads(body))
+
+
+def fail_poisoned(app: App, body: bytes) -> None:
+    """A delivery job the runtime gave up on (it crashed on every dequeue) ends its message as
+    `failed`, visible to GET and the status callback, instead of leaving it `sending`."""
+    try:
+        job = json.loads(body)
+        tenant_id, message_id = str(job["tenantId"]), str(job["messageId"])
+    except (ValueError, KeyError, TypeError):
+        log.error("dropping an unreadable poisoned delivery job")
+        return
+    advance(app, tenant_id, message_id, "failed", reason="delivery_crashed")

@@ -356,3 +356,28 @@ def _dead_letter(
         }
     )
     log.warning("webhook %s dead-lettered: %s", row["RowKey"], reason)
+
+
+def dead_letter_poisoned(app: App, message: bytes) -> None:
+    """A try the runtime gave up on (the worker crashed on every dequeue) is dead-lettered, so it
+    is listed and can be redelivered with the admin CLI instead of silently stopping."""
+    try:
+        request = json.loads(message)
+        tenant_id, webhook_id = str(request["tenantId"]), str(request["webhookId"])
+    except (ValueError, KeyError, TypeError):
+        log.error("dropping an unreadable poisoned webhook message")
+        return
+    table = app.storage.table(DELIVERIES)
+    try:
+        row = table.get_entity(tenant_id, webhook_id)
+    except ResourceNotFoundError:
+        return
+    if State(row["State"]) in FINAL:
+        return
+    history = json.loads(str(row.get("History") or "[]"))
+    _dead_letter(app, row, "worker_crashed", history)
+    table.update_entity(
+        {"PartitionKey": tenant_id, "RowKey": webhook_id, "State": State.DEAD,
+         "Reason": "worker_crashed"},
+        mode=UpdateMode.MERGE,
+    )  # fmt: skip
