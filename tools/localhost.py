@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,13 @@ from urllib.parse import parse_qsl, urlsplit
 import azure.functions as func
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.storage.queue import QueueClient
+from croniter import croniter
 
 from shared.storage import Storage
 
 ROOT = Path(__file__).resolve().parent.parent
 AZURE_MAX_REQUEST_BYTES = 100 * 1024 * 1024  # Azure Functions' HTTP request body limit
-SERVED_TRIGGERS = frozenset({"httpTrigger", "queueTrigger", "blobTrigger"})
+SERVED_TRIGGERS = frozenset({"httpTrigger", "queueTrigger", "blobTrigger", "timerTrigger"})
 BLOB_POISON_QUEUE = "webjobs-blobtrigger-poison"  # where the runtime parks blobs that keep failing
 log = logging.getLogger("localhost")
 _IMPORT_LOCK = threading.Lock()
@@ -216,6 +218,7 @@ class LocalHost:
         )
         self.queue_functions = [f for f in self.functions if f.trigger["type"] == "queueTrigger"]
         self.blob_functions = [f for f in self.functions if f.trigger["type"] == "blobTrigger"]
+        self.timer_functions = [f for f in self.functions if f.trigger["type"] == "timerTrigger"]
         self.queue_settings = host_json(root).get("extensions", {}).get("queues", {})
         unsupported = {f.trigger["type"] for f in self.functions} - SERVED_TRIGGERS
         if unsupported:
@@ -243,7 +246,7 @@ class LocalHost:
 
 
 class TriggerRunner:
-    """Runs queue and blob triggers against the app's storage, as the Functions runtime would:
+    """Runs queue, blob and timer triggers against the app's storage, as the runtime would:
     queue messages are leased, handed over as `azure.functions.queue.QueueMessage`, deleted on
     success and, after `maxDequeueCount` failures, moved to `<queue>-poison`; new blobs in a
     trigger's container are handed over as `azure.functions.blob.InputStream` (the Event Grid
@@ -266,6 +269,7 @@ class TriggerRunner:
     def start(self) -> None:
         loops = [(self._queue_loop, f) for f in self.host.queue_functions]
         loops += [(self._blob_loop, f) for f in self.host.blob_functions]
+        loops += [(self._timer_loop, f) for f in self.host.timer_functions]
         for loop, function in loops:
             thread = threading.Thread(
                 target=loop, args=(function,), daemon=True, name=function.name
@@ -331,6 +335,20 @@ class TriggerRunner:
             queue.delete_message(message)
         except AzureError:
             log.warning("could not delete message %s; it will be delivered again", message.id)
+
+    def _timer_loop(self, function: Function) -> None:
+        """Fire on the function's NCRONTAB schedule (seconds first), and at start-up with
+        `runOnStartup`; a failed run is logged and the schedule goes on, as in Azure."""
+        schedule = croniter(function.trigger["schedule"], datetime.now(), second_at_beginning=True)
+        due = (
+            datetime.now() if function.trigger.get("runOnStartup") else schedule.get_next(datetime)
+        )
+        while not self._stop.wait(max(0.0, (due - datetime.now()).total_seconds())):
+            try:
+                function.invoke(func.timer.TimerRequest(past_due=False))
+            except Exception:  # the runtime's contract: log it, keep the schedule
+                log.exception("%s failed", function.name)
+            due = schedule.get_next(datetime)
 
     def _blob_loop(self, function: Function) -> None:
         container_name, _, _ = function.trigger["path"].partition("/")

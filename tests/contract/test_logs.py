@@ -107,20 +107,23 @@ DOMAIN_CALLS = {
     "deliveries_poison": "fail_poisoned",
     "inbound_poison": "fail_poisoned",
     "webhooks_poison": "dead_letter_poisoned",
+    "sweep_storage": "sweep_orphan_blobs",
 }
 
 
 def trigger_value(trigger: dict[str, Any]) -> Any:
     if trigger["type"] == "queueTrigger":
         return func.QueueMessage(id="m1", body=b"{}")  # type: ignore[no-untyped-call]
+    if trigger["type"] == "timerTrigger":
+        return func.timer.TimerRequest(past_due=False)
     return func.blob.InputStream(data=b"", name="attachments/x/y.jpg", uri="http://x/y.jpg")
 
 
-def test_every_queue_and_blob_function_logs_under_its_invocation_id(
+def test_every_background_function_logs_under_its_invocation_id(
     app: App, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     host = LocalHost()
-    background = [*host.queue_functions, *host.blob_functions]
+    background = [*host.queue_functions, *host.blob_functions, *host.timer_functions]
     assert {f.name for f in background} == set(DOMAIN_CALLS), "name the new shim's domain call"
     caplog.set_level(logging.INFO)
     for function in background:

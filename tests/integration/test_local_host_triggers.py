@@ -37,6 +37,16 @@ def main(blob: func.blob.InputStream) -> None:
     record("{name}", blob.name, content)
 """
 
+TIMER_HANDLER = """
+import azure.functions as func
+
+from {module} import record
+
+
+def main(timer: func.TimerRequest) -> None:
+    record("{name}", timer.past_due)
+"""
+
 SEEN: list[tuple[object, ...]] = []
 
 
@@ -67,6 +77,11 @@ def runner(app: App, tmp_path: Path) -> Iterator[tuple[TriggerRunner, str, str]]
         tmp_path, f"lhb_{suffix}",
         {"type": "blobTrigger", "direction": "in", "name": "blob", "path": f"{container}/{{name}}", "connection": "S"},
         BLOB_HANDLER,
+    )  # fmt: skip
+    write_function(
+        tmp_path, f"lht_{suffix}",
+        {"type": "timerTrigger", "direction": "in", "name": "timer", "schedule": "* * * * * *"},
+        TIMER_HANDLER,
     )  # fmt: skip
     SEEN.clear()
     triggers = TriggerRunner(LocalHost(tmp_path), app.storage, poll_seconds=0.05)
@@ -121,3 +136,7 @@ def test_failing_blob_is_retried_then_reported_on_the_poison_queue(
 
     eventually(reported, timeout=15)
     assert not any(v[1] == f"{container}/bad.txt" for v in SEEN)
+
+
+def test_timer_fires_on_its_schedule(runner: tuple[TriggerRunner, str, str]) -> None:
+    eventually(lambda: sum(1 for v in SEEN if str(v[0]).startswith("lht_")) >= 2, timeout=5)
