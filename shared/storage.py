@@ -7,6 +7,8 @@ SDK gives up after a few short tries and the caller maps the failure to a 503.
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +41,18 @@ def _storage_retry() -> dict[str, Any]:
 
 
 TABLES = ("tenants", "users", "numbers", "tenantnumbers")
+log = logging.getLogger(__name__)
+
+
+def job_fields(body: bytes, *keys: str) -> tuple[str, ...] | None:
+    """The named fields of a JSON queue message, as strings; None (and a log line) when it is
+    unreadable: such a message can never succeed, so it is dropped rather than retried."""
+    try:
+        job = json.loads(body)
+        return tuple(str(job[key]) for key in keys)
+    except (ValueError, KeyError, TypeError):
+        log.error("dropping an unreadable queue message (expected fields %s)", ", ".join(keys))
+        return None
 
 
 @dataclass

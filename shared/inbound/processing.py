@@ -37,6 +37,7 @@ from shared.media.store import MediaRecord
 from shared.media.types import HEIF_TYPES, SUPPORTED, normalise_declared, verify_content
 from shared.media.upload_request import TOO_LARGE
 from shared.outbound import OutboundRefused, Reason
+from shared.storage import job_fields
 from shared.webhooks.deliveries import WebhookTarget, enqueue_webhook, webhook_id_for
 
 log = logging.getLogger(__name__)
@@ -49,12 +50,10 @@ class Rehosted:
 
 
 def process_inbound(app: App, message: bytes) -> None:
-    try:
-        request = json.loads(message)
-        tenant_id, message_id = str(request["tenantId"]), str(request["messageId"])
-    except (ValueError, KeyError, TypeError):
-        log.error("dropping an unreadable inbound queue message")
+    fields = job_fields(message, "tenantId", "messageId")
+    if fields is None:
         return
+    tenant_id, message_id = fields
     record = get_record(app, tenant_id, message_id)
     if record is None:
         log.warning("inbound message %s has no record; dropping its queue message", message_id)
@@ -178,12 +177,10 @@ def file_name_for(name: str, content_type: str, index: int) -> str:
 def fail_poisoned(app: App, message: bytes) -> None:
     """An event the runtime gave up processing (it crashed on every dequeue) is marked `failed`
     on its record, so GET shows it rather than a message forever `received`."""
-    try:
-        request = json.loads(message)
-        tenant_id, message_id = str(request["tenantId"]), str(request["messageId"])
-    except (ValueError, KeyError, TypeError):
-        log.error("dropping an unreadable poisoned inbound message")
+    fields = job_fields(message, "tenantId", "messageId")
+    if fields is None:
         return
+    tenant_id, message_id = fields
     record = get_record(app, tenant_id, message_id)
     if record is None or record.state == PROCESSED:
         return

@@ -24,6 +24,7 @@ from shared.messages.media_urls import CheckedMedia, check_media_urls
 from shared.messages.request import SendRequest
 from shared.messages.status import advance, notify_status
 from shared.messages.store import Message, MessageStore, now_iso
+from shared.storage import job_fields
 
 DELIVERY_QUEUE = "deliveries"
 RECORD_GRACE_SECONDS = 120
@@ -179,10 +180,7 @@ def deliver(app: App, body: bytes) -> None:
 def fail_poisoned(app: App, body: bytes) -> None:
     """A delivery job the runtime gave up on (it crashed on every dequeue) ends its message as
     `failed`, visible to GET and the status callback, instead of leaving it `sending`."""
-    try:
-        job = json.loads(body)
-        tenant_id, message_id = str(job["tenantId"]), str(job["messageId"])
-    except (ValueError, KeyError, TypeError):
-        log.error("dropping an unreadable poisoned delivery job")
-        return
-    advance(app, tenant_id, message_id, "failed", reason="delivery_crashed")
+    fields = job_fields(body, "tenantId", "messageId")
+    if fields is not None:
+        tenant_id, message_id = fields
+        advance(app, tenant_id, message_id, "failed", reason="delivery_crashed")

@@ -28,6 +28,7 @@ from azure.data.tables import TableClient, UpdateMode
 
 from shared.app import App
 from shared.outbound import OutboundRefused, Reason
+from shared.storage import job_fields
 from shared.webhooks.schedule import retry_delay
 from shared.webhooks.signing import sign_headers
 
@@ -207,13 +208,10 @@ def delivery_view(app: App, tenant_id: str, webhook_id: str) -> dict[str, Any] |
 
 def deliver(app: App, message: bytes) -> None:
     """Make the one try a queue message stands for (the deliver_webhook queue trigger)."""
-    try:
-        request = json.loads(message)
-        tenant_id, webhook_id = str(request["tenantId"]), str(request["webhookId"])
-        ticket, attempt = str(request["ticket"]), int(request["attempt"])
-    except (ValueError, KeyError, TypeError):
-        log.error("dropping an unreadable webhook queue message")
+    fields = job_fields(message, "tenantId", "webhookId", "ticket", "attempt")
+    if fields is None or not fields[3].isdigit():
         return
+    tenant_id, webhook_id, ticket, attempt = *fields[:3], int(fields[3])
     table = app.storage.table(DELIVERIES)
     try:
         row = table.get_entity(tenant_id, webhook_id)
@@ -361,12 +359,10 @@ def _dead_letter(
 def dead_letter_poisoned(app: App, message: bytes) -> None:
     """A try the runtime gave up on (the worker crashed on every dequeue) is dead-lettered, so it
     is listed and can be redelivered with the admin CLI instead of silently stopping."""
-    try:
-        request = json.loads(message)
-        tenant_id, webhook_id = str(request["tenantId"]), str(request["webhookId"])
-    except (ValueError, KeyError, TypeError):
-        log.error("dropping an unreadable poisoned webhook message")
+    fields = job_fields(message, "tenantId", "webhookId")
+    if fields is None:
         return
+    tenant_id, webhook_id = fields
     table = app.storage.table(DELIVERIES)
     try:
         row = table.get_entity(tenant_id, webhook_id)
