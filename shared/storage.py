@@ -40,7 +40,6 @@ def _storage_retry() -> dict[str, Any]:
     return {"retry_policy": policy, **_TIMEOUTS}
 
 
-TABLES = ("tenants", "users", "numbers", "tenantnumbers")
 log = logging.getLogger(__name__)
 
 

@@ -64,6 +64,19 @@ class TenantAccount:
     def auth(self) -> tuple[str, str]:
         return (self.email, self.password)
 
+    def upload_json(self, content: bytes | list[int], /, **overrides: Any) -> dict[str, Any]:
+        """The guide's upload body for this account: base64 for bytes, as given for a list; any
+        field (even `data`) can be overridden."""
+        fields: dict[str, Any] = {
+            "phoneNumber": self.number,
+            "fileName": "product-image.jpg",
+            "contentType": "image/jpeg",
+            "data": base64.b64encode(content).decode() if isinstance(content, bytes) else content,
+            "tenantId": self.tenant_id,
+        }
+        fields.update(overrides)
+        return fields
+
     @property
     def authorization(self) -> str:
         token = base64.b64encode(f"{self.email}:{self.password}".encode()).decode()

@@ -30,9 +30,9 @@ from shared.inbound.records import (
     get_record,
     now_iso,
 )
-from shared.media.api import initial_optimization_state
 from shared.media.filenames import sanitise
 from shared.media.heif import heif_to_jpeg
+from shared.media.optimization import initial_optimization_state
 from shared.media.store import MediaRecord
 from shared.media.types import HEIF_TYPES, SUPPORTED, normalise_declared, verify_content
 from shared.media.upload_request import TOO_LARGE

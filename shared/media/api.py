@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import io
 import re
 
 import azure.functions as func
-from PIL import Image
 
 from shared.app import App
 from shared.errors import Forbidden, NotFound
 from shared.http import authenticate, json_response
 from shared.media.filenames import sanitise
 from shared.media.heif import heif_to_jpeg
+from shared.media.optimization import initial_optimization_state
 from shared.media.store import MediaRecord
 from shared.media.types import (
     HEIF_TYPES,
-    SUPPORTED,
     check_extension,
     normalise_declared,
     verify_content,
 )
 from shared.media.upload_request import parse_upload
-from shared.settings import Settings
 
 _MEDIA_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -80,25 +77,6 @@ def upload_response(record: MediaRecord) -> dict[str, object]:
 
 def location(record: MediaRecord) -> str:
     return f"/api/v1/media/{record.media_id}"
-
-
-def initial_optimization_state(content_type: str, data: bytes, settings: Settings) -> str:
-    """`pending` when the optimiser will act: media over the carrier budget, or images larger
-    than the carrier's preferred side. Documents are never rewritten."""
-    kind = SUPPORTED[content_type].kind
-    if kind == "document":
-        return "not_needed"
-    if len(data) > settings.carrier_budget_bytes:
-        return "pending"
-    if kind == "image":
-        try:
-            with Image.open(io.BytesIO(data)) as image:  # reads the header only
-                if max(image.size) <= settings.max_image_side:
-                    return "not_needed"
-        except (OSError, ValueError, Image.DecompressionBombError):
-            pass  # unreadable: the optimiser records why
-        return "pending"
-    return "not_needed"
 
 
 def _owned_record(req: func.HttpRequest, app: App) -> MediaRecord:

@@ -1,7 +1,6 @@
 """An oversized photo uploaded over HTTP is optimised by the local host's blob trigger, and the URL
 issued at upload serves the result."""
 
-import base64
 import io
 from typing import Any
 
@@ -23,13 +22,7 @@ def test_uploaded_photo_is_optimised_behind_its_url_and_original_kept(
     uploaded = requests.post(
         f"{base_url}/api/v1/media",
         auth=account.auth,
-        json={
-            "phoneNumber": account.number,
-            "fileName": "product-image.jpg",
-            "contentType": "image/jpeg",
-            "data": base64.b64encode(photo).decode(),
-            "tenantId": account.tenant_id,
-        },
+        json=account.upload_json(photo),
         timeout=30,
     )
     assert uploaded.status_code == 201, uploaded.text

@@ -1,6 +1,5 @@
 """Sending over real HTTP through the local host, delivered by its queue trigger."""
 
-import base64
 from typing import Any
 
 import pytest
@@ -14,10 +13,7 @@ from tests.peers import FakeCarrier
 
 
 def upload(base_url: str, account: TenantAccount, name: str) -> str:
-    body = {
-        "phoneNumber": account.number, "fileName": name, "contentType": "image/jpeg",
-        "data": base64.b64encode(samples.image("JPEG")).decode(), "tenantId": account.tenant_id,
-    }  # fmt: skip
+    body = account.upload_json(samples.image("JPEG"), fileName=name)
     response = requests.post(f"{base_url}/api/v1/media", json=body, auth=account.auth, timeout=30)
     assert response.status_code == 201, response.text
     uri: str = response.json()["uri"]

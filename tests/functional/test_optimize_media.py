@@ -5,7 +5,6 @@ These tests run on their own media and originals containers: the session's local
 another test has started it) watches `attachments`, and must not race these direct calls.
 """
 
-import base64
 import hashlib
 import io
 import json
@@ -56,13 +55,7 @@ def big_photo() -> bytes:
 
 
 def upload(account: TenantAccount, file_name: str, content_type: str, data: bytes) -> Any:
-    body = {
-        "phoneNumber": account.number,
-        "fileName": file_name,
-        "contentType": content_type,
-        "data": base64.b64encode(data).decode(),
-        "tenantId": account.tenant_id,
-    }
+    body = account.upload_json(data, fileName=file_name, contentType=content_type)
     request = http_request(
         "POST", "/api/v1/media", body=json.dumps(body),
         headers={"Authorization": account.authorization},

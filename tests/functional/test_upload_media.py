@@ -1,6 +1,5 @@
 """POST/GET/DELETE /api/v1/media through each function's `main`, on Azurite."""
 
-import base64
 import io
 import json
 from typing import Any
@@ -19,15 +18,7 @@ from tests.conftest import TenantAccount, http_request
 
 
 def upload_body(account: TenantAccount, data: bytes | list[int], **overrides: Any) -> bytes:
-    fields: dict[str, Any] = {
-        "phoneNumber": account.number,
-        "fileName": "product-image.jpg",
-        "contentType": "image/jpeg",
-        "data": base64.b64encode(data).decode() if isinstance(data, bytes) else data,
-        "tenantId": account.tenant_id,
-    }
-    fields.update(overrides)
-    return json.dumps(fields).encode()
+    return json.dumps(account.upload_json(data, **overrides)).encode()
 
 
 def post(account: TenantAccount, body: bytes, headers: dict[str, str] | None = None) -> Any:

@@ -66,15 +66,7 @@ def expect(response: requests.Response, status: int, code: str | None = None) ->
 
 
 def upload_body(account: TenantAccount, content: bytes, **fields: Any) -> dict[str, Any]:
-    body = {
-        "phoneNumber": account.number,
-        "fileName": "photo.jpg",
-        "contentType": "image/jpeg",
-        "data": base64.b64encode(content).decode(),
-        "tenantId": account.tenant_id,
-    }
-    body.update(fields)
-    return body
+    return account.upload_json(content, **{"fileName": "photo.jpg", **fields})
 
 
 def post_media(
