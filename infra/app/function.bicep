@@ -89,12 +89,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     keyVaultReferenceIdentity: identityId
-    siteConfig: {
-      minTlsVersion: '1.2'
-      scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      http20Enabled: true
-    }
+    // No siteConfig: Flex Consumption rejects many of its properties (ARM error 51021; see the
+    // deprecations table cited in tests/infra/test_flex_consumption.py), so the app sets only
+    // what the Flex Consumption samples set. TLS 1.2 is the platform's minimum for new apps, FTP
+    // does not exist on Flex, and basic publishing is switched off below.
     functionAppConfig: {
       deployment: {
         storage: {

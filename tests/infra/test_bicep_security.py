@@ -245,10 +245,11 @@ def test_app_insights_refuses_local_auth() -> None:
     assert flags["disablelocalauth"] is True
 
 
-def test_site_is_https_only_with_tls_1_2() -> None:
+def test_site_is_https_only_and_refuses_basic_publishing() -> None:
+    # TLS 1.2 is the platform default; siteConfig stays unset on Flex (test_flex_consumption.py).
     site = module("function.bicep").resource("functionApp")
     assert site.properties["httpsOnly"] is True
-    assert site.properties["siteConfig"]["minTlsVersion"] == "1.2"
+    assert "siteConfig" not in site.properties
     for policy in module("function.bicep").resources_of(
         "Microsoft.Web/sites/basicPublishingCredentialsPolicies"
     ):
