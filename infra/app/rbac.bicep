@@ -38,10 +38,12 @@ var roles = {
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
-// The host reads and writes its own blobs (leases, keys, the deployment package) and queues.
+// The host reads and writes its own blobs (leases, keys, the deployment package), queues and
+// tables (its diagnostic events); the Flex Consumption samples grant the same three roles.
 var runtimeStorageRoles = [
   roles.storageBlobDataOwner
   roles.storageQueueDataContributor
+  roles.storageTableDataContributor
 ]
 
 // The app stores media and sets container access policies (Blob Data Owner), keeps records in

@@ -18,6 +18,8 @@ MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
 IDENTITY_NEEDS = {
     ("Microsoft.Storage/storageAccounts:runtimeStorage", BLOB_DATA_OWNER),
     ("Microsoft.Storage/storageAccounts:runtimeStorage", QUEUE_DATA_CONTRIBUTOR),
+    # The host writes its diagnostic events to tables (as in the Flex Consumption samples).
+    ("Microsoft.Storage/storageAccounts:runtimeStorage", TABLE_DATA_CONTRIBUTOR),
     ("Microsoft.Storage/storageAccounts:mediaStorage", BLOB_DATA_OWNER),
     ("Microsoft.Storage/storageAccounts:mediaStorage", QUEUE_DATA_CONTRIBUTOR),
     ("Microsoft.Storage/storageAccounts:mediaStorage", TABLE_DATA_CONTRIBUTOR),
