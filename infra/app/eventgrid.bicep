@@ -54,8 +54,10 @@ resource optimizeMedia 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022
       properties: {
         // The standard blob-trigger webhook: the host's system key authenticates Event Grid. It
         // is read at deployment time and kept only in the subscription (Event Grid never
-        // returns it).
-        endpointUrl: 'https://${functionApp.properties.defaultHostName}/runtime/webhooks/blobs?functionName=Host.Functions.${functionName}&code=${listKeys('${functionApp.id}/host/default', '2024-04-01').systemKeys.blobs_extension}'
+        // returns it). ARM evaluates listKeys() and reference() in a resource even when its
+        // condition is false, and before the first deployment the key does not exist: only the
+        // conditional expression keeps the call from running then.
+        endpointUrl: createSubscription ? 'https://${functionApp.properties.defaultHostName}/runtime/webhooks/blobs?functionName=Host.Functions.${functionName}&code=${listKeys('${functionApp.id}/host/default', '2024-04-01').systemKeys.blobs_extension}' : ''
         maxEventsPerBatch: 1
         preferredBatchSizeInKilobytes: 64
       }

@@ -2,8 +2,8 @@
 declarations into plain Python values (dicts, lists, str, int, bool) that tests can assert on.
 
 Literals become Python values; anything computed (identifiers, member access, operators) stays an
-`Expr` holding its source text, and a function call becomes a `Call`, so a test can tell the
-string 'TLS1_2' from a variable that happens to be called TLS1_2.
+`Expr` holding its source text, a function call becomes a `Call` and `c ? a : b` a `Conditional`,
+so a test can tell the string 'TLS1_2' from a variable that happens to be called TLS1_2.
 """
 
 from __future__ import annotations
@@ -34,6 +34,15 @@ class Call:
     name: str
     args: tuple[Any, ...]
     text: str
+
+
+@dataclass(frozen=True)
+class Conditional:
+    """`condition ? then : otherwise`; the condition keeps its source text."""
+
+    condition: str
+    then: Any
+    otherwise: Any
 
 
 @dataclass(frozen=True)
@@ -158,6 +167,48 @@ def calls(template: Template, name: str) -> Iterator[tuple[Node, str | None]]:
             yield node, _enclosing_symbol(node)
 
 
+def nodes(template: Template) -> Iterator[Node]:
+    """Every node of the template's syntax tree, in source order."""
+    return _walk(template.tree.root_node)
+
+
+def text(node: Node) -> str:
+    """The node's source text, whitespace collapsed."""
+    return _text(node)
+
+
+def condition_text(node: Node) -> str:
+    """A condition's source text without the parentheses around it: `(a)` and `a` are equal."""
+    while node.type == "parenthesized_expression" and node.named_child_count == 1:
+        node = node.named_children[0]
+    return _text(node)
+
+
+def resource_condition(node: Node) -> str | None:
+    """The `if (...)` condition of a resource declaration (a loop's included), or None."""
+    value: Node | None = node.named_children[-1]
+    if value is not None and value.type == "for_statement":
+        value = value.child_by_field_name("body")
+    if value is None or value.type != "if_statement":
+        return None
+    return condition_text(value.named_children[0])
+
+
+def guarded_by(node: Node, condition: str, *, within: Node) -> bool:
+    """Whether `node` sits in the true branch of a `condition ? ... : ...` inside `within`."""
+    child, parent = node, node.parent
+    while parent is not None and parent != within:
+        if (
+            parent.type == "ternary_expression"
+            and parent.child_by_field_name("consequence") == child
+        ):
+            guard = parent.child_by_field_name("condition")
+            if guard is not None and condition_text(guard) == condition:
+                return True
+        child, parent = parent, parent.parent
+    return False
+
+
 def _declare(template: Template, node: Node, decorators: dict[str, tuple[Any, ...]]) -> None:
     kind = node.type
     if kind == "target_scope_assignment":
@@ -256,6 +307,12 @@ def _value(node: Node) -> Any:
         return Call(_text(function) if function else "", args, _text(node))
     if kind == "parenthesized_expression" and node.named_child_count == 1:
         return _value(node.named_children[0])
+    if kind == "ternary_expression":
+        condition, then, otherwise = (
+            node.child_by_field_name(name) for name in ("condition", "consequence", "alternative")
+        )
+        if condition is not None and then is not None and otherwise is not None:
+            return Conditional(condition_text(condition), _value(then), _value(otherwise))
     return Expr(_text(node))
 
 

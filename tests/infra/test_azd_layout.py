@@ -148,7 +148,9 @@ def test_event_grid_sends_new_attachments_to_optimize_media() -> None:
     assert "Microsoft.Storage.BlobCreated" in event_filter["includedEventTypes"]
     assert event_filter["subjectBeginsWith"] == "/blobServices/default/containers/attachments/"
     endpoint = subscription.properties["destination"]["properties"]["endpointUrl"]
-    assert "/runtime/webhooks/blobs?functionName=Host.Functions.${functionName}&code=" in endpoint
+    assert (
+        "/runtime/webhooks/blobs?functionName=Host.Functions.${functionName}&code=" in endpoint.then
+    )
     params = module_params("eventGrid")
     assert params["functionName"] == "optimize_media"
     assert params["mediaStorageAccountName"] == bicep.Expr("mediaStorage.outputs.name")
