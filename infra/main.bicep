@@ -166,22 +166,20 @@ module rbac 'app/rbac.bicep' = {
 }
 
 // What the app reads (shared/settings.py). Secrets are Key Vault references resolved by the
-// platform with the app's identity; the rest are plain names and ids.
-var apiSettings = {
+// platform with the app's identity, built by keyvault.bicep for exactly the secrets it writes
+// (an empty carrier secret leaves its setting out); the rest are plain names and ids.
+var apiSettings = union(keyVault.outputs.keyVaultReferences, {
   MEDIA_STORAGE_ACCOUNT_NAME: mediaStorage.outputs.name
   MEDIA_STORAGE_BLOB_ENDPOINT: mediaStorage.outputs.blobEndpoint
-  MEDIA_STORAGE_ACCOUNT_KEY: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.mediaStorageAccountKeySecretUri})'
   MANAGED_IDENTITY_CLIENT_ID: identity.outputs.clientId
   SAS_POLICY_ID: sasPolicyId
   CARRIER_GATEWAY_URL: carrierGatewayUrl
-  CARRIER_GATEWAY_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.carrierGatewaySecretUri})'
-  CARRIER_WEBHOOK_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.carrierWebhookSecretUri})'
   // Identity-based connection "MediaStorage" for the Event Grid blob trigger of optimize_media.
   MediaStorage__blobServiceUri: mediaStorage.outputs.blobEndpoint
   MediaStorage__queueServiceUri: mediaStorage.outputs.queueEndpoint
   MediaStorage__credential: 'managedidentity'
   MediaStorage__clientId: identity.outputs.clientId
-}
+})
 
 module api 'app/function.bicep' = {
   name: 'function'

@@ -40,6 +40,10 @@ param softDeleteRetentionInDays int = 90
 @description('Turn on purge protection (cannot be turned off again; blocks `azd down --purge`).')
 param enablePurgeProtection bool = false
 
+// A carrier secret is written only when its parameter is set; an empty one leaves the vault alone.
+var createCarrierGatewaySecret = !empty(carrierGatewaySecret)
+var createCarrierWebhookSecret = !empty(carrierWebhookSecret)
+
 var secretNames = {
   mediaStorageAccountKey: 'media-storage-account-key'
   carrierGatewaySecret: 'carrier-gateway-secret'
@@ -82,7 +86,7 @@ resource mediaStorageAccountKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' =
   }
 }
 
-resource carrierGateway 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(carrierGatewaySecret)) {
+resource carrierGateway 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (createCarrierGatewaySecret) {
   parent: vault
   name: secretNames.carrierGatewaySecret
   properties: {
@@ -90,7 +94,7 @@ resource carrierGateway 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!em
   }
 }
 
-resource carrierWebhook 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(carrierWebhookSecret)) {
+resource carrierWebhook 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (createCarrierWebhookSecret) {
   parent: vault
   name: secretNames.carrierWebhookSecret
   properties: {
@@ -101,7 +105,18 @@ resource carrierWebhook 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!em
 output name string = vault.name
 output id string = vault.id
 output uri string = vault.properties.vaultUri
-// Versionless secret URIs: App Service picks up a new secret version without a redeploy.
-output mediaStorageAccountKeySecretUri string = '${vault.properties.vaultUri}secrets/${secretNames.mediaStorageAccountKey}'
-output carrierGatewaySecretUri string = '${vault.properties.vaultUri}secrets/${secretNames.carrierGatewaySecret}'
-output carrierWebhookSecretUri string = '${vault.properties.vaultUri}secrets/${secretNames.carrierWebhookSecret}'
+// The app settings that reference the secrets above, each under the condition its secret is
+// written with: App Service hands a reference to a missing secret to the app as its literal
+// text, so a setting is left out rather than pointed at nothing. Versionless secret URIs: the
+// app picks up a new secret version without a redeploy.
+output keyVaultReferences object = union(
+  {
+    MEDIA_STORAGE_ACCOUNT_KEY: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${secretNames.mediaStorageAccountKey})'
+  },
+  createCarrierGatewaySecret ? {
+    CARRIER_GATEWAY_SECRET: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${secretNames.carrierGatewaySecret})'
+  } : {},
+  createCarrierWebhookSecret ? {
+    CARRIER_WEBHOOK_SECRET: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${secretNames.carrierWebhookSecret})'
+  } : {}
+)

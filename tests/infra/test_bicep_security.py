@@ -40,24 +40,41 @@ def module(name: str) -> bicep.Template:
 
 
 def app_settings() -> dict[str, Any]:
-    """Settings as deployed: main.bicep's app settings merged with those function.bicep adds."""
+    """Settings as deployed: main.bicep's app settings merged with those function.bicep adds. A
+    setting under a condition is included with its value (the condition is checked elsewhere)."""
     settings = module("function.bicep").resource("settings").body["properties"]
-    merged: dict[str, Any] = {}
-    if isinstance(settings, bicep.Call) and settings.name == "union":
-        for part in settings.args:
-            if part == bicep.Expr("appSettings"):
-                merged.update(api_settings())
-            elif isinstance(part, dict):
-                merged.update(part)
-    return merged
+    assert isinstance(settings, bicep.Call) and settings.name == "union"
+    return merged(main(), settings, {"appSettings": api_settings()})
 
 
 def api_settings() -> dict[str, Any]:
     value = main().modules["api"][1]["params"]["appSettings"]
     assert isinstance(value, bicep.Expr), "appSettings should be the apiSettings variable"
-    settings = main().variables[value.text]
-    assert isinstance(settings, dict)
-    return settings
+    return merged(main(), main().variables[value.text], {})
+
+
+def merged(template: bicep.Template, value: Any, names: dict[str, Any]) -> dict[str, Any]:
+    """The object `value` builds from literals, union(), `?:`, variables, parameters given in
+    `names` and other modules' outputs."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, bicep.Call) and value.name == "union":
+        result: dict[str, Any] = {}
+        for part in value.args:
+            result.update(merged(template, part, names))
+        return result
+    if isinstance(value, bicep.Conditional):
+        return merged(template, value.then, names) | merged(template, value.otherwise, names)
+    assert isinstance(value, bicep.Expr), value
+    if value.text in names:
+        return dict(names[value.text])
+    if value.text in template.variables:
+        return merged(template, template.variables[value.text], names)
+    symbol, outputs, output = value.text.split(".")
+    assert outputs == "outputs", value.text
+    path, _ = template.modules[symbol]
+    source = bicep.load((template.path.parent / path).resolve())
+    return merged(source, source.outputs[output], {})
 
 
 def list_key_calls(template: bicep.Template) -> list[tuple[str, str]]:
