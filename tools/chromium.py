@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 
 PACKAGES = ("chromium", "chromium-driver")
-INSTALL_HINT = "as root: apt-get update && apt-get install -y chromium chromium-driver"
+INSTALL_HINT = "install it as root: apt-get update && apt-get install -y chromium chromium-driver"
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,13 @@ def main() -> int:
     on_ci = os.environ.get("CI", "").lower() == "true"
     apt_get = shutil.which("apt-get")
     if os.geteuid() != 0 or apt_get is None:
-        print(f"chromium: missing, so the browser test will skip; install it {INSTALL_HINT}")
+        print(f"chromium: missing (the browser test skips, or fails on CI); {INSTALL_HINT}")
         return 1 if on_ci else 0
     print("chromium: installing Debian's chromium and chromium-driver for the browser test")
     try:
         install(apt_get)
     except subprocess.CalledProcessError as exc:
-        print(f"chromium: apt-get failed ({exc}); the browser test will skip", file=sys.stderr)
+        print(f"chromium: apt-get failed ({exc})", file=sys.stderr)
         return 1 if on_ci else 0
     return 0 if find() else 1
 

@@ -44,7 +44,7 @@ def documented_operations() -> set[str]:
 def browser() -> Iterator[Any]:
     installed = chromium.find()
     if installed is None:
-        reason = f"Chromium and chromedriver are missing; install them {chromium.INSTALL_HINT}"
+        reason = f"Chromium and chromedriver are missing; {chromium.INSTALL_HINT}"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(reason + " (CI must run the browser test)")
         pytest.skip(reason)
