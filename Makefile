@@ -32,3 +32,10 @@ test: lint
 
 bench: deps
 	$(PY) -m bench.upload
+
+# The browser test's headless Chromium (Debian's chromium, chromium-driver): installed when missing
+# and we are root, as on CI; otherwise tools/chromium.py says how, and the test skips locally.
+.PHONY: browser
+test: browser
+browser: deps
+	$(PY) -m tools.chromium
