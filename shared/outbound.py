@@ -654,8 +654,8 @@ class OutboundClient:
             self._call(url) as call,
             call.exchange("POST", url, follow=False, headers=sent, content=body) as response,
         ):
-            body = _leading_bytes(response, max_response_bytes)
-            return Posted(response.status_code, response.headers, body)
+            received = _leading_bytes(response, max_response_bytes)
+            return Posted(response.status_code, response.headers, received)
 
     @contextmanager
     def _call(self, url: str) -> Iterator[_Call]:
