@@ -14,7 +14,7 @@ from shared.auth import Authenticator, LoginThrottle
 from shared.idempotency import Idempotency
 from shared.media.store import MediaStore
 from shared.messages.gateway import CarrierGateway, gateway_from_settings
-from shared.outbound import OutboundClient
+from shared.outbound import AddressPolicy, OutboundClient
 from shared.settings import Settings, load_settings
 from shared.storage import Storage
 from shared.telemetry import configure_telemetry
@@ -45,11 +45,12 @@ class App:
         auth = Authenticator(
             directory, cache_seconds=settings.auth_cache_seconds, throttle=throttle
         )
-        outbound = OutboundClient(
-            allow_loopback=settings.outbound_allow_loopback,
-            plain_http_loopback=settings.outbound_allow_loopback,
-            plain_http_origins=[storage.blob_origin] if storage.is_emulator else [],
-        )
+        emulator = (storage.blob_origin,) if storage.is_emulator else ()
+        if settings.outbound_allow_loopback:
+            policy = AddressPolicy.local_development(*emulator)
+        else:
+            policy = AddressPolicy(plain_http_origins=emulator)
+        outbound = OutboundClient(policy)
         return cls(
             settings,
             storage,

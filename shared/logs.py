@@ -27,8 +27,9 @@ _SECRETS = re.compile(
     re.IGNORECASE,
 )
 # The Azure SDK logs every storage request and response at INFO; they would drown the app's own
-# lines (and their headers are only redacted by an allow-list we do not control).
-_CHATTY_LOGGERS = ("azure.core.pipeline.policies.http_logging_policy",)
+# lines (and their headers are only redacted by an allow-list we do not control). httpx logs every
+# request's full URL at INFO, and customers' media and webhook URLs carry tokens in their queries.
+_CHATTY_LOGGERS = ("azure.core.pipeline.policies.http_logging_policy", "httpx")
 
 
 def redact(text: str) -> str:

@@ -1,11 +1,13 @@
 """Server-side-request-forgery-safe outbound HTTP: the one way this service calls a URL that a
 customer or the carrier gave it (media URL checks, inbound MMS downloads, customer webhooks).
 
-Each hop's host is resolved once, every resolved address is checked, and the connection is pinned
-to a checked address while the original host name is kept for `Host`, TLS SNI and certificate
-verification, so a DNS answer that changes between check and connect (rebinding) cannot redirect
-us. Ports are not restricted: the address, not the port, decides what is reachable, and customers
-legitimately serve media on ports such as 8443.
+Built on `httpx.Client`. A request hook admits every hop, redirects included: the URL's shape is
+checked, its host resolved once and every resolved address checked against the address tables
+and the injected `AddressPolicy`. The transport then connects only to those checked addresses
+while the host name stays in `Host`, TLS SNI and certificate verification, so a DNS answer that
+changes between check and connect (rebinding) cannot move us. One deadline bounds each call:
+DNS, connects, redirects and bodies. Ports are not restricted: the address, not the port, decides
+what is reachable, and customers legitimately serve media on ports such as 8443.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ HEAD_FALLBACK_STATUSES = frozenset({403, 405, 501})
 _WRITE_SLICE = 64 * 1024
 _MAX_HOST_LENGTH = 253
 _SHOWN_URL_LENGTH = 200
-_LOOPBACK_NAMES = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 class Reason(StrEnum):
@@ -125,8 +126,8 @@ def _net6(cidr: str) -> ipaddress.IPv6Network:
     return ipaddress.IPv6Network(cidr)
 
 
-_LOOPBACK_V4 = _net4("127.0.0.0/8")
-_LOOPBACK_V6 = ipaddress.IPv6Address("::1")
+_LOOPBACK = (_net4("127.0.0.0/8"), _net6("::1/128"))
+_LOOPBACK_NAMES = frozenset({"127.0.0.1", "::1", "localhost"})
 
 # Explicit tables: `ipaddress.is_global` differs between Python releases and, on 3.11, calls
 # multicast and 6to4-wrapped private addresses global. Order matters where ranges nest.
@@ -134,7 +135,7 @@ _FORBIDDEN_V4: tuple[tuple[ipaddress.IPv4Network, str], ...] = (
     (_net4("0.0.0.0/8"), "unspecified ('this network')"),
     (_net4("10.0.0.0/8"), "private"),
     (_net4("100.64.0.0/10"), "carrier-grade NAT (shared address space)"),
-    (_LOOPBACK_V4, "loopback"),
+    (_LOOPBACK[0], "loopback"),
     (_net4("169.254.0.0/16"), "link-local (cloud metadata lives here)"),
     (_net4("172.16.0.0/12"), "private"),
     (_net4("192.0.0.0/24"), "IETF protocol assignment"),
@@ -153,6 +154,7 @@ _FORBIDDEN_V4: tuple[tuple[ipaddress.IPv4Network, str], ...] = (
 
 _FORBIDDEN_V6: tuple[tuple[ipaddress.IPv6Network, str], ...] = (
     (_net6("::/128"), "unspecified"),
+    (_LOOPBACK[1], "loopback"),
     (_net6("::/96"), "IPv4-compatible (deprecated)"),
     (_net6("64:ff9b:1::/48"), "local-use NAT64"),
     (_net6("100::/64"), "discard-only"),
@@ -183,23 +185,16 @@ def _embedded_ipv4(
     return None
 
 
-def address_refusal(address: IPAddress, *, allow_loopback: bool = False) -> str | None:
-    """Why `address` must not be contacted (e.g. "private"), or None when it may be.
-
-    `allow_loopback` (tests and local development only) admits 127.0.0.0/8 and ::1 and nothing
-    else; loopback wrapped in an IPv6 form stays refused.
-    """
+def address_refusal(address: IPAddress) -> str | None:
+    """Why `address` must not be contacted from production (e.g. "private"), or None when it
+    may be: only public addresses pass."""
     if isinstance(address, ipaddress.IPv4Address):
-        if allow_loopback and address in _LOOPBACK_V4:
-            return None
         for network, label in _FORBIDDEN_V4:
             if address in network:
                 return label
         return None if address.is_global else "not globally routable"
     if address.scope_id is not None:
         return "scoped (zone identifier)"
-    if address == _LOOPBACK_V6:
-        return None if allow_loopback else "loopback"
     embedded = _embedded_ipv4(address)
     if embedded is not None:
         form, inner = embedded
@@ -214,6 +209,46 @@ def address_refusal(address: IPAddress, *, allow_loopback: bool = False) -> str 
     return None if address in _GLOBAL_UNICAST_V6 else "reserved"
 
 
+@dataclass(frozen=True, slots=True)
+class AddressPolicy:
+    """What the guard may reach besides public addresses over https, chosen at the composition
+    root and injected. The default is production's; `local_development()` is what
+    OUTBOUND_ALLOW_LOOPBACK=true selects, so webhooks and media can point at local servers."""
+
+    # Exact origins spoken to over plain http (e.g. the storage emulator's blob origin); their
+    # addresses are still checked.
+    plain_http_origins: tuple[str, ...] = ()
+    # 127.0.0.0/8 and ::1 themselves; loopback wrapped in an IPv6 form stays refused.
+    loopback: bool = False
+    plain_http_to_loopback: bool = False
+
+    def __post_init__(self) -> None:
+        for origin in self.plain_http_origins:
+            _http_origin(origin)  # a bad origin fails where the policy is made, not at first use
+
+    @classmethod
+    def local_development(cls, *plain_http_origins: str) -> AddressPolicy:
+        """Loopback addresses as well, spoken to over plain http on any port."""
+        return cls(plain_http_origins, loopback=True, plain_http_to_loopback=True)
+
+    def refusal(self, address: IPAddress) -> str | None:
+        if self.loopback and any(address in network for network in _LOOPBACK):
+            return None
+        return address_refusal(address)
+
+    def admits_plain_http(self, host: str, port: int) -> bool:
+        if self.plain_http_to_loopback and host in _LOOPBACK_NAMES:
+            return True
+        return any(_http_origin(origin) == (host, port) for origin in self.plain_http_origins)
+
+
+def _http_origin(origin: str) -> tuple[str, int]:
+    url = httpx.URL(origin)
+    if url.scheme != "http" or not url.host or url.userinfo or url.raw_path not in (b"/", b""):
+        raise ValueError(f"not a plain http origin: {origin!r}")
+    return url.host, 80 if url.port is None else url.port
+
+
 _NUMERIC_LABEL = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)", re.IGNORECASE)
 _HOST_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?")
 
@@ -225,21 +260,67 @@ def _numeric_host(host: str) -> bool:
     return bool(_NUMERIC_LABEL.fullmatch(labels[-1]))
 
 
-@dataclass(frozen=True, slots=True)
-class _Hop:
-    url: httpx.URL
-    host: str  # ASCII (IDNA) host as the connection pool sees it; IPv6 without brackets
-    port: int
-    literal: IPAddress | None
+class PinnedTransport(httpx.BaseTransport):
+    """Connects a request only to the addresses pinned for its host, never resolving the host
+    again; the URL keeps the host name, so `Host`, SNI and certificate checks use it. Every
+    socket operation is clamped to one deadline, so a peer dripping bytes cannot outlast it."""
+
+    def __init__(self, deadline: float, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.deadline = deadline
+        self.pins: dict[str, tuple[str, ...]] = {}
+        backend = _PinnedBackend(self.pins, deadline)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=ssl_context, network_backend=backend, retries=0
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.SyncByteStream)
+        url = request.url
+        target = httpcore.URL(
+            scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+        )
+        with _as_httpx_errors():
+            response = self._pool.handle_request(
+                httpcore.Request(
+                    request.method,
+                    target,
+                    headers=request.headers.raw,
+                    content=request.stream,
+                    extensions=request.extensions,
+                )
+            )
+        return httpx.Response(response.status, headers=response.headers, stream=_Body(response))
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+class _Body(httpx.SyncByteStream):
+    def __init__(self, response: httpcore.Response) -> None:
+        self._response = response
+
+    def __iter__(self) -> Iterator[bytes]:
+        with _as_httpx_errors():
+            yield from self._response.iter_stream()
+
+    def close(self) -> None:
+        self._response.close()
+
+
+@contextmanager
+def _as_httpx_errors() -> Iterator[None]:
+    try:
+        yield
+    except httpcore.TimeoutException as exc:
+        raise httpx.TimeoutException(str(exc)) from exc
+    except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
+        raise httpx.TransportError(str(exc)) from exc
 
 
 class _PinnedBackend(httpcore.NetworkBackend):
-    """Connects only to addresses that were checked for the host, never resolving it again, and
-    clamps every socket operation to the operation's deadline (slow-drip peers included)."""
-
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, pins: Mapping[str, tuple[str, ...]], deadline: float) -> None:
+        self.pins = pins
         self.deadline = deadline
-        self.pins: dict[str, tuple[str, ...]] = {}
         self._inner = httpcore.SyncBackend()
 
     def connect_tcp(
@@ -250,21 +331,15 @@ class _PinnedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        addresses = self.pins.get(host)
-        if not addresses:
-            raise httpcore.ConnectError(f"no checked address for {host}")
-        failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
-        for address in addresses:
+        failure: Exception = httpcore.ConnectError(f"no checked address for {host}")
+        for address in self.pins.get(host, ()):
             budget = _clamp(self.deadline, timeout, httpcore.ConnectTimeout)
             try:
-                stream = self._inner.connect_tcp(
-                    address, port, timeout=budget, socket_options=socket_options
-                )
+                stream = self._inner.connect_tcp(address, port, budget, None, socket_options)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
                 continue
             return _DeadlineStream(stream, self.deadline)
-        assert failure is not None
         raise failure
 
 
@@ -306,33 +381,6 @@ def _clamp(deadline: float, timeout: float | None, expired: Callable[[str], Exce
     return remaining if timeout is None else min(timeout, remaining)
 
 
-def _header(response: httpcore.Response, name: bytes) -> str | None:
-    for key, value in response.headers:
-        if key.lower() == name:
-            return value.decode("latin-1").strip()
-    return None
-
-
-def _media_type(response: httpcore.Response) -> str | None:
-    value = _header(response, b"content-type")
-    if value is None:
-        return None
-    return value.split(";", 1)[0].strip().lower() or None
-
-
-def _content_length(response: httpcore.Response) -> int | None:
-    value = _header(response, b"content-length")
-    return int(value) if value is not None and value.isdigit() else None
-
-
-_CONTENT_RANGE = re.compile(r"bytes\s+(?:\d+-\d+|\*)/(\d+)", re.IGNORECASE)
-
-
-def _content_range_total(response: httpcore.Response) -> int | None:
-    match = _CONTENT_RANGE.fullmatch(_header(response, b"content-range") or "")
-    return int(match.group(1)) if match else None
-
-
 def _resolve(host: str, port: int, deadline: float) -> list[str] | OSError | None:
     """getaddrinfo on a worker thread, so a slow resolver cannot outlast the deadline.
     None means the deadline passed first."""
@@ -352,21 +400,47 @@ def _resolve(host: str, port: int, deadline: float) -> list[str] | OSError | Non
     return outcome[0] if outcome else None
 
 
-class _Session:
-    """One outbound operation: its deadline, its pinned addresses, its connection pool."""
+def _media_type(headers: httpx.Headers) -> str | None:
+    return headers.get("content-type", "").split(";", 1)[0].strip().lower() or None
 
-    def __init__(
-        self,
-        client: OutboundClient,
-        url: str,
-        backend: _PinnedBackend,
-        pool: httpcore.ConnectionPool,
-    ) -> None:
-        self.client = client
-        self.original = redact_url(url)
-        self.current = self.original
-        self.backend = backend
-        self.pool = pool
+
+def _content_length(headers: httpx.Headers) -> int | None:
+    value = headers.get("content-length", "")
+    return int(value) if value.isdigit() else None
+
+
+_CONTENT_RANGE = re.compile(r"bytes\s+(?:\d+-\d+|\*)/(\d+)", re.IGNORECASE)
+
+
+def _probe(response: httpx.Response) -> Probe:
+    headers = response.headers
+    size = _content_length(headers)
+    if response.status_code == 206:
+        match = _CONTENT_RANGE.fullmatch(headers.get("content-range", ""))
+        size = int(match.group(1)) if match else None
+    return Probe(response.status_code, _media_type(headers), size, str(response.url))
+
+
+def _leading_bytes(response: httpx.Response, limit: int) -> bytes:
+    """At most `limit` leading bytes of the body; the rest is never read."""
+    received = bytearray()
+    for chunk in response.iter_raw():
+        received += chunk
+        if len(received) >= limit:
+            break
+    return bytes(received[:limit])
+
+
+class _Call:
+    """One outbound operation: its deadline, its client and pinned transport, the hop it is on."""
+
+    def __init__(self, guard: OutboundClient, url: str) -> None:
+        self.guard = guard
+        self.original = self.current = redact_url(url)
+        self.transport = PinnedTransport(time.monotonic() + guard.total_timeout, guard.ssl_context)
+        self.client = httpx.Client(
+            transport=self.transport, event_hooks={"request": [self.admit]}, trust_env=False
+        )
 
     def refuse(self, reason: Reason, why: str, *, upstream_status: int | None = None) -> NoReturn:
         subject = self.original
@@ -376,31 +450,29 @@ class _Session:
             self.original, reason, f"{subject} was refused: {why}", upstream_status=upstream_status
         )
 
-    def admit(self, raw: str) -> _Hop:
-        """Check a URL (the first or a redirect target) and pin its host's checked addresses."""
+    def parse(self, raw: str) -> httpx.URL:
+        """A URL (the first or a redirect target) as text, before it becomes a request."""
         self.current = redact_url(raw)
         if len(raw) > MAX_URL_LENGTH:
             self.refuse(Reason.URL_TOO_LONG, f"the URL is longer than {MAX_URL_LENGTH} characters")
         try:
-            url = httpx.URL(raw)
+            return httpx.URL(raw)
         except httpx.InvalidURL:
             # The parser rejects forms like `0177.0.0.1` outright; say why if that is the cause.
             authority = raw.partition("://")[2].split("/", 1)[0].rpartition("@")[2]
             if _numeric_host(authority.rsplit(":", 1)[0]):
                 self.refuse(Reason.ADDRESS_FORBIDDEN, "the host is an unusual IP address form")
             self.refuse(Reason.INVALID_URL, "it is not a valid URL")
-        hop = self._static_checks(url)
-        self._pin(hop)
-        return hop
 
-    def _static_checks(self, url: httpx.URL) -> _Hop:
+    def admit(self, request: httpx.Request) -> None:
+        """The request hook, so every hop passes it: check the URL, resolve its host once, check
+        every address against the policy and pin the transport to them."""
+        url, policy = request.url, self.guard.policy
         if not url.scheme:
             self.refuse(Reason.INVALID_URL, "it is not an absolute URL")
         port = url.port if url.port is not None else (443 if url.scheme == "https" else 80)
-        plain_ok = (url.host, port) in self.client.plain_http_origins or (
-            self.client.plain_http_loopback and url.host in _LOOPBACK_NAMES
-        )
-        if url.scheme != "https" and not (url.scheme == "http" and plain_ok):
+        plain_ok = url.scheme == "http" and policy.admits_plain_http(url.host, port)
+        if url.scheme != "https" and not plain_ok:
             self.refuse(Reason.SCHEME_NOT_ALLOWED, f"the scheme {url.scheme!r} is not allowed")
         if not url.host:
             self.refuse(Reason.INVALID_URL, "it has no host")
@@ -409,10 +481,9 @@ class _Session:
         if not 0 < port < 65536:
             self.refuse(Reason.INVALID_URL, "the port is out of range")
         host = url.raw_host.decode("ascii")
-        literal: IPAddress | None = None
         if ":" in host:
             try:
-                literal = ipaddress.IPv6Address(host.replace("%25", "%"))
+                literal: IPAddress = ipaddress.IPv6Address(host.replace("%25", "%"))
             except ValueError:
                 self.refuse(Reason.INVALID_URL, "the IPv6 address is malformed")
         elif _numeric_host(host):
@@ -422,100 +493,88 @@ class _Session:
                 self.refuse(Reason.ADDRESS_FORBIDDEN, "the host is an unusual IP address form")
         elif len(host) > _MAX_HOST_LENGTH or not _HOST_NAME.fullmatch(host):
             self.refuse(Reason.INVALID_URL, "the host name is malformed")
-        return _Hop(url=url, host=host, port=port, literal=literal)
-
-    def _pin(self, hop: _Hop) -> None:
-        allow_loopback = self.client.allow_loopback
-        if hop.literal is not None:
-            refusal = address_refusal(hop.literal, allow_loopback=allow_loopback)
-            if refusal is not None:
-                self.refuse(Reason.ADDRESS_FORBIDDEN, f"the address is {refusal}")
-            self.backend.pins[hop.host] = (str(hop.literal),)
+        else:
+            self.transport.pins[host] = self._resolve_and_check(host, port)
             return
-        resolved = _resolve(hop.host, hop.port, self.backend.deadline)
+        refusal = policy.refusal(literal)
+        if refusal is not None:
+            self.refuse(Reason.ADDRESS_FORBIDDEN, f"the address is {refusal}")
+        self.transport.pins[host] = (str(literal),)
+
+    def _resolve_and_check(self, host: str, port: int) -> tuple[str, ...]:
+        resolved = _resolve(host, port, self.transport.deadline)
         if resolved is None:
             self.refuse(Reason.TIMEOUT, "resolving the host name took too long")
         if isinstance(resolved, OSError) or not resolved:
-            self.refuse(Reason.DNS_FAILURE, f"the host name {hop.host} could not be resolved")
+            self.refuse(Reason.DNS_FAILURE, f"the host name {host} could not be resolved")
         for text in resolved:
             try:
-                address = ipaddress.ip_address(text)
+                refusal = self.guard.policy.refusal(ipaddress.ip_address(text))
             except ValueError:
-                self.refuse(
-                    Reason.ADDRESS_FORBIDDEN, f"{hop.host} resolves to an unreadable address"
-                )
-            refusal = address_refusal(address, allow_loopback=allow_loopback)
+                refusal = "malformed"
             if refusal is not None:
-                self.refuse(Reason.ADDRESS_FORBIDDEN, f"{hop.host} resolves to a {refusal} address")
-        self.backend.pins[hop.host] = tuple(resolved)
+                self.refuse(Reason.ADDRESS_FORBIDDEN, f"{host} resolves to a {refusal} address")
+        return tuple(resolved)
 
     @contextmanager
     def exchange(
         self,
-        method: bytes,
+        method: str,
         url: str,
         *,
         follow: bool,
-        headers: Iterable[tuple[bytes, bytes]] = (),
+        headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
-    ) -> Iterator[tuple[httpcore.Response, str]]:
-        """Send one request, following redirects for GET/HEAD; yields the final response (body
-        unread) and the URL that produced it."""
+    ) -> Iterator[httpx.Response]:
+        """Send one request, following redirects for GET/HEAD (a redirect's body is never read);
+        yields the final response with its body unread."""
+        sent = httpx.Headers(
+            {"User-Agent": self.guard.user_agent, "Accept": "*/*", "Accept-Encoding": "identity"}
+        )
+        # Raw bytes only (above): decoding on the fly would let a compressed bomb past the cap.
+        sent.update(headers or {})
+        timeout = {"timeout": {"connect": self.guard.connect_timeout}}
         redirects = 0
         while True:
-            hop = self.admit(url)
-            request_headers = [
-                (b"Host", hop.url.netloc),
-                (b"User-Agent", self.client.user_agent.encode("ascii")),
-                (b"Accept", b"*/*"),
-                # Raw bytes only: decoding on the fly would let a compressed bomb past the cap.
-                (b"Accept-Encoding", b"identity"),
-                *headers,
-            ]
-            target = httpcore.URL(
-                scheme=hop.url.raw_scheme,
-                host=hop.url.raw_host,
-                port=hop.port,
-                target=hop.url.raw_path,
+            request = httpx.Request(
+                method, self.parse(url), headers=sent, content=content, extensions=timeout
             )
-            with self.pool.stream(
-                method,
-                target,
-                headers=request_headers,
-                content=content,
-                extensions={"timeout": {"connect": self.client.connect_timeout}},
-            ) as response:
-                location = _header(response, b"location")
-                if response.status not in REDIRECT_STATUSES or location is None:
-                    yield response, str(hop.url)
-                    return
-                if not follow:
-                    self.refuse(
-                        Reason.REDIRECT_REFUSED,
-                        f"the server answered {response.status} with a redirect, which is not"
-                        " followed here",
-                        upstream_status=response.status,
-                    )
-            if redirects >= self.client.max_redirects:
+            response = self.client.send(request, stream=True)
+            location = response.headers.get("location")
+            if response.status_code not in REDIRECT_STATUSES or location is None:
+                break
+            response.close()
+            if not follow:
                 self.refuse(
-                    Reason.TOO_MANY_REDIRECTS, f"more than {self.client.max_redirects} redirects"
+                    Reason.REDIRECT_REFUSED,
+                    f"the server answered {response.status_code} with a redirect, which is not"
+                    " followed here",
+                    upstream_status=response.status_code,
+                )
+            if redirects >= self.guard.max_redirects:
+                self.refuse(
+                    Reason.TOO_MANY_REDIRECTS, f"more than {self.guard.max_redirects} redirects"
                 )
             redirects += 1
             try:
-                url = str(hop.url.join(location))
+                url = str(request.url.join(location))
             except httpx.InvalidURL:
                 self.current = redact_url(location)
                 self.refuse(Reason.INVALID_URL, "the redirect target is not a valid URL")
+        try:
+            yield response
+        finally:
+            response.close()
 
-    def require_success(self, response: httpcore.Response) -> None:
-        if not 200 <= response.status < 300:
+    def require_success(self, response: httpx.Response) -> None:
+        if not response.is_success:
             self.refuse(
                 Reason.HTTP_STATUS,
-                f"the server answered HTTP {response.status}",
-                upstream_status=response.status,
+                f"the server answered HTTP {response.status_code}",
+                upstream_status=response.status_code,
             )
-        encoding = _header(response, b"content-encoding")
-        if encoding is not None and encoding.lower() not in ("", "identity"):
+        encoding = response.headers.get("content-encoding", "").strip()
+        if encoding.lower() not in ("", "identity"):
             self.refuse(
                 Reason.UNSUPPORTED_ENCODING,
                 f"the server sent Content-Encoding {encoding!r} although identity was requested",
@@ -525,20 +584,13 @@ class _Session:
 class OutboundClient:
     """SSRF-safe HTTP for URLs we do not control. Stateless between calls and thread-safe; each
     call gets its own deadline (`total_timeout`, covering DNS, redirects and body), pinned
-    addresses and connections.
-
-    Plain http is refused except for the exact origins in `plain_http_origins` (e.g. the local
-    storage emulator, `http://127.0.0.1:10000`); those still pass the address check, so loopback
-    ones also need `allow_loopback`, which is for tests and local development only, as is
-    `plain_http_loopback` (plain http to any loopback port, for local test peers).
-    """
+    addresses and connections. What may be reached is the injected `policy` (default: public
+    addresses over https only)."""
 
     def __init__(
         self,
+        policy: AddressPolicy | None = None,
         *,
-        allow_loopback: bool = False,
-        plain_http_origins: Iterable[str] = (),
-        plain_http_loopback: bool = False,
         connect_timeout: float = 3.0,
         total_timeout: float = 15.0,
         max_redirects: int = 3,
@@ -547,10 +599,7 @@ class OutboundClient:
     ) -> None:
         if connect_timeout <= 0 or total_timeout <= 0 or max_redirects < 0:
             raise ValueError("timeouts must be positive and max_redirects not negative")
-        self.allow_loopback = allow_loopback
-        self.plain_http_origins = frozenset(_http_origin(origin) for origin in plain_http_origins)
-        # Tests only (with allow_loopback): local peers speak plain http on any loopback port.
-        self.plain_http_loopback = plain_http_loopback and allow_loopback
+        self.policy = policy or AddressPolicy()
         self.connect_timeout = connect_timeout
         self.total_timeout = total_timeout
         self.max_redirects = max_redirects
@@ -560,50 +609,33 @@ class OutboundClient:
     def probe(self, url: str) -> Probe:
         """Status, media type and size of `url` without downloading its body: HEAD, then a
         one-byte ranged GET when HEAD is refused or gives no size."""
-        with self._session(url) as session:
+        with self._call(url) as call:
             head: Probe | None = None
-            with session.exchange(b"HEAD", url, follow=True) as (response, final_url):
-                if response.status not in HEAD_FALLBACK_STATUSES:
-                    session.require_success(response)
-                    head = Probe(
-                        response.status, _media_type(response), _content_length(response), final_url
-                    )
+            with call.exchange("HEAD", url, follow=True) as response:
+                if response.status_code not in HEAD_FALLBACK_STATUSES:
+                    call.require_success(response)
+                    head = _probe(response)
                     if head.size is not None:
                         return head
-            ranged = [(b"Range", b"bytes=0-0")]
-            with session.exchange(b"GET", url, follow=True, headers=ranged) as (
-                response,
-                final_url,
-            ):
-                if head is not None and not 200 <= response.status < 300:
+            ranged = {"Range": "bytes=0-0"}
+            with call.exchange("GET", url, follow=True, headers=ranged) as response:
+                if head is not None and not response.is_success:
                     return head
-                session.require_success(response)
-                size = (
-                    _content_range_total(response)
-                    if response.status == 206
-                    else _content_length(response)
-                )
+                call.require_success(response)
                 # Leaving the block closes the connection with the body unread.
-                return Probe(response.status, _media_type(response), size, final_url)
+                return _probe(response)
 
     def fetch(self, url: str, *, max_bytes: int) -> Fetched:
         """Download `url`, refusing (`too_large`) as soon as more than `max_bytes` would arrive."""
-        with (
-            self._session(url) as session,
-            session.exchange(b"GET", url, follow=True) as (response, final_url),
-        ):
-            session.require_success(response)
-            declared = _content_length(response)
+        with self._call(url) as call, call.exchange("GET", url, follow=True) as response:
+            call.require_success(response)
+            declared = _content_length(response.headers)
             if declared is not None and declared > max_bytes:
-                session.refuse(Reason.TOO_LARGE, f"the content is larger than {max_bytes} bytes")
-            content = bytearray()
-            for chunk in response.iter_stream():
-                content += chunk
-                if len(content) > max_bytes:
-                    session.refuse(
-                        Reason.TOO_LARGE, f"the content is larger than {max_bytes} bytes"
-                    )
-            return Fetched(bytes(content), _media_type(response), final_url)
+                call.refuse(Reason.TOO_LARGE, f"the content is larger than {max_bytes} bytes")
+            content = _leading_bytes(response, max_bytes + 1)
+            if len(content) > max_bytes:
+                call.refuse(Reason.TOO_LARGE, f"the content is larger than {max_bytes} bytes")
+            return Fetched(content, _media_type(response.headers), str(response.url))
 
     def post_json(
         self,
@@ -616,55 +648,37 @@ class OutboundClient:
         """POST `body` as JSON. Any final status is returned for the caller to judge; a redirect
         is refused (`redirect_refused`) rather than followed. The response body is truncated to
         `max_response_bytes`."""
-        extra = [(b"Content-Type", b"application/json")]
-        for name, value in (headers or {}).items():
-            if name.lower() == "content-type":
-                extra = []
-            extra.append((name.encode("ascii"), value.encode("latin-1")))
+        sent = httpx.Headers({"Content-Type": "application/json"})
+        sent.update(headers or {})
         with (
-            self._session(url) as session,
-            session.exchange(b"POST", url, follow=False, headers=extra, content=body) as (
-                response,
-                _,
-            ),
+            self._call(url) as call,
+            call.exchange("POST", url, follow=False, headers=sent, content=body) as response,
         ):
-            received = bytearray()
-            for chunk in response.iter_stream():
-                received += chunk
-                if len(received) >= max_response_bytes:
-                    break
-            return Posted(
-                response.status,
-                httpx.Headers(response.headers),
-                bytes(received[:max_response_bytes]),
-            )
+            received = _leading_bytes(response, max_response_bytes)
+            return Posted(response.status_code, response.headers, received)
 
     @contextmanager
-    def _session(self, url: str) -> Iterator[_Session]:
-        backend = _PinnedBackend(time.monotonic() + self.total_timeout)
-        pool = httpcore.ConnectionPool(
-            ssl_context=self.ssl_context, network_backend=backend, retries=0
-        )
-        with pool:
-            session = _Session(self, url, backend, pool)
-            try:
-                yield session
-            except httpcore.TimeoutException:
-                session.refuse(Reason.TIMEOUT, f"no complete answer within {self.total_timeout}s")
-            except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
-                if time.monotonic() >= backend.deadline:
-                    session.refuse(
-                        Reason.TIMEOUT, f"no complete answer within {self.total_timeout}s"
-                    )
-                why = "the connection failed"
-                # The pool re-raises `from None`, so the TLS error survives only as context.
-                if isinstance(exc.__cause__ or exc.__context__, ssl.SSLError):
-                    why = "the TLS handshake or certificate verification failed"
-                session.refuse(Reason.CONNECTION_FAILED, why)
+    def _call(self, url: str) -> Iterator[_Call]:
+        call = _Call(self, url)
+        try:
+            with call.client:
+                yield call
+        except httpx.TimeoutException:
+            call.refuse(Reason.TIMEOUT, f"no complete answer within {self.total_timeout}s")
+        except httpx.TransportError as exc:
+            if time.monotonic() >= call.transport.deadline:
+                call.refuse(Reason.TIMEOUT, f"no complete answer within {self.total_timeout}s")
+            why = "the connection failed"
+            if any(isinstance(cause, ssl.SSLError) for cause in _causes(exc)):
+                why = "the TLS handshake or certificate verification failed"
+            call.refuse(Reason.CONNECTION_FAILED, why)
 
 
-def _http_origin(origin: str) -> tuple[str, int]:
-    url = httpx.URL(origin)
-    if url.scheme != "http" or not url.host or url.userinfo or url.raw_path not in (b"/", b""):
-        raise ValueError(f"not a plain http origin: {origin!r}")
-    return url.host, 80 if url.port is None else url.port
+def _causes(exc: BaseException | None) -> Iterator[BaseException]:
+    """The exception and what it came from; httpcore re-raises `from None`, so a TLS error
+    survives only as context."""
+    for _ in range(8):  # a bound, in case a chain loops
+        if exc is None:
+            return
+        yield exc
+        exc = exc.__cause__ or exc.__context__

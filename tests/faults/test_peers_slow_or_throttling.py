@@ -26,7 +26,7 @@ from pydantic import SecretStr
 from shared.app import App, install
 from shared.messages.gateway import HttpGateway
 from shared.messages.store import MessageStore
-from shared.outbound import OutboundClient
+from shared.outbound import AddressPolicy, OutboundClient
 from tests.conftest import TenantAccount, app_with, eventually
 from tests.peers import serve
 from tests.webhook_peers import CARRIER_SECRET, post_inbound, sample_event
@@ -125,9 +125,7 @@ def inbound_app(app: App, base_url: str) -> Iterator[App]:
     )
     test_app = App.build(settings)
     # A 1 s outbound deadline (production: 15 s) so a slow receiver times out quickly.
-    test_app.outbound = OutboundClient(
-        allow_loopback=True, plain_http_loopback=True, total_timeout=1
-    )
+    test_app.outbound = OutboundClient(AddressPolicy.local_development(), total_timeout=1)
     install(test_app)
     yield test_app
     install(app)

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from shared.outbound import OutboundClient, OutboundRefused, Reason
+from shared.outbound import AddressPolicy, OutboundClient, OutboundRefused, Reason
 
 
 @dataclass
@@ -107,7 +107,7 @@ def media_test_resolves_to_loopback(monkeypatch: pytest.MonkeyPatch) -> list[str
 
 def _client(server: TlsServer) -> OutboundClient:
     trust = ssl.create_default_context(cadata=server.cert_pem.decode("ascii"))
-    return OutboundClient(allow_loopback=True, ssl_context=trust, total_timeout=3.0)
+    return OutboundClient(AddressPolicy(loopback=True), ssl_context=trust, total_timeout=3.0)
 
 
 def test_https_to_pinned_address_uses_host_name_for_sni_and_certificate(

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from shared.app import App, install
-from shared.outbound import OutboundClient
+from shared.outbound import AddressPolicy, OutboundClient
 from tests.conftest import TenantAccount, app_with
 from tests.peers import Resource, media_host, serve
 from tests.security.conftest import expect, stored
@@ -223,7 +223,7 @@ def test_negative_content_length_is_refused_as_a_broken_answer(
 def short_timeout(app: App) -> Iterator[App]:
     """The session app with a 2 s outbound deadline (production: 15 s), to keep the test fast."""
     quick = App.build(app.settings)
-    quick.outbound = OutboundClient(allow_loopback=True, plain_http_loopback=True, total_timeout=2)
+    quick.outbound = OutboundClient(AddressPolicy.local_development(), total_timeout=2)
     install(quick)
     yield quick
     install(app)

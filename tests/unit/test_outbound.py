@@ -17,6 +17,7 @@ import pytest
 
 from shared.outbound import (
     MAX_URL_LENGTH,
+    AddressPolicy,
     OutboundClient,
     OutboundRefused,
     Reason,
@@ -107,8 +108,7 @@ def server() -> Iterator[LocalServer]:
 @pytest.fixture
 def client(server: LocalServer) -> OutboundClient:
     return OutboundClient(
-        allow_loopback=True,
-        plain_http_origins=[server.origin],
+        AddressPolicy((server.origin,), loopback=True),
         connect_timeout=1.0,
         total_timeout=2.0,
     )
@@ -257,8 +257,8 @@ def test_classifier_admits_public_addresses(address: str) -> None:
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "127.8.9.10", "::1"])
-def test_allow_loopback_admits_loopback(address: str) -> None:
-    assert address_refusal(ipaddress.ip_address(address), allow_loopback=True) is None
+def test_loopback_policy_admits_loopback(address: str) -> None:
+    assert AddressPolicy(loopback=True).refusal(ipaddress.ip_address(address)) is None
 
 
 @pytest.mark.parametrize(
@@ -273,8 +273,8 @@ def test_allow_loopback_admits_loopback(address: str) -> None:
         "fc00::1",
     ],
 )
-def test_allow_loopback_admits_nothing_else(address: str) -> None:
-    assert address_refusal(ipaddress.ip_address(address), allow_loopback=True) is not None
+def test_loopback_policy_admits_nothing_else(address: str) -> None:
+    assert AddressPolicy(loopback=True).refusal(ipaddress.ip_address(address)) is not None
 
 
 # --- refusals before any connection -----------------------------------------------------------
@@ -327,7 +327,7 @@ def test_forbidden_address_is_refused_without_connecting(
 def test_unusual_ip_forms_are_refused_even_with_loopback_allowed(
     connections: list[tuple[str, int]],
 ) -> None:
-    outbound = OutboundClient(allow_loopback=True)
+    outbound = OutboundClient(AddressPolicy(loopback=True))
     for url in ["https://2130706433/", "https://0x7f.1/", "https://127.1/", "https://0177.0.0.1/"]:
         assert refusal(lambda u=url: outbound.fetch(u, max_bytes=1)).reason is (
             Reason.ADDRESS_FORBIDDEN
@@ -411,16 +411,31 @@ def test_refusal_never_shows_credentials_or_query_string() -> None:
 
 def test_plain_http_is_refused_unless_the_origin_is_allowed(server: LocalServer) -> None:
     server.routes["/a"] = lambda h: h.respond(200, b"ok")
-    other_port = OutboundClient(allow_loopback=True, plain_http_origins=["http://127.0.0.1:1"])
-    for outbound in (OutboundClient(allow_loopback=True), other_port):
+    other_port = OutboundClient(AddressPolicy(("http://127.0.0.1:1",), loopback=True))
+    for outbound in (OutboundClient(AddressPolicy(loopback=True)), other_port):
         refused = refusal(lambda o=outbound: o.fetch(server.url("/a"), max_bytes=10))
         assert refused.reason is Reason.SCHEME_NOT_ALLOWED
     assert server.seen == []
 
 
+def test_local_development_policy_reaches_loopback_over_plain_http_on_any_port(
+    server: LocalServer, connections: list[tuple[str, int]]
+) -> None:
+    server.routes["/a"] = lambda h: h.respond(200, b"ok")
+    outbound = OutboundClient(AddressPolicy.local_development())
+    assert outbound.fetch(server.url("/a"), max_bytes=10).content == b"ok"
+    for url, reason in [
+        ("http://10.0.0.1/", Reason.SCHEME_NOT_ALLOWED),
+        ("https://10.0.0.1/", Reason.ADDRESS_FORBIDDEN),
+        ("https://[::ffff:127.0.0.1]/", Reason.ADDRESS_FORBIDDEN),
+    ]:
+        assert refusal(lambda u=url: outbound.fetch(u, max_bytes=10)).reason is reason
+    assert connections == [("127.0.0.1", server.port)]
+
+
 def test_loopback_is_refused_unless_allowed(server: LocalServer) -> None:
     server.routes["/a"] = lambda h: h.respond(200, b"ok")
-    outbound = OutboundClient(plain_http_origins=[server.origin])
+    outbound = OutboundClient(AddressPolicy((server.origin,)))
     assert refusal(lambda: outbound.fetch(server.url("/a"), max_bytes=10)).reason is (
         Reason.ADDRESS_FORBIDDEN
     )
@@ -581,9 +596,7 @@ def test_slow_drip_body_hits_the_total_timeout(server: LocalServer) -> None:
             h.wfile.flush()
 
     server.routes["/drip"] = route
-    outbound = OutboundClient(
-        allow_loopback=True, plain_http_origins=[server.origin], total_timeout=0.5
-    )
+    outbound = OutboundClient(AddressPolicy((server.origin,), loopback=True), total_timeout=0.5)
     started = time.monotonic()
     assert refusal(lambda: outbound.fetch(server.url("/drip"), max_bytes=10**6)).reason is (
         Reason.TIMEOUT
@@ -599,9 +612,7 @@ def test_slow_drip_headers_hit_the_total_timeout(server: LocalServer) -> None:
             h.wfile.flush()
 
     server.routes["/drip-headers"] = route
-    outbound = OutboundClient(
-        allow_loopback=True, plain_http_origins=[server.origin], total_timeout=0.5
-    )
+    outbound = OutboundClient(AddressPolicy((server.origin,), loopback=True), total_timeout=0.5)
     started = time.monotonic()
     assert refusal(lambda: outbound.probe(server.url("/drip-headers"))).reason is Reason.TIMEOUT
     assert time.monotonic() - started < 1.0
@@ -612,7 +623,7 @@ def test_nothing_listening_is_connection_failed(connections: list[tuple[str, int
         probe_socket.bind(("127.0.0.1", 0))
         port = probe_socket.getsockname()[1]
     origin = f"http://127.0.0.1:{port}"
-    outbound = OutboundClient(allow_loopback=True, plain_http_origins=[origin])
+    outbound = OutboundClient(AddressPolicy((origin,), loopback=True))
     assert refusal(lambda: outbound.fetch(origin + "/", max_bytes=1)).reason is (
         Reason.CONNECTION_FAILED
     )
@@ -638,6 +649,21 @@ def test_three_redirects_are_followed(hops: LocalServer, client: OutboundClient)
     fetched = client.fetch(hops.url("/hop/3"), max_bytes=100)
     assert (fetched.content, fetched.final_url) == (b"arrived", hops.url("/hop/0"))
     assert client.probe(hops.url("/hop/3")).final_url == hops.url("/hop/0")
+
+
+def test_a_redirects_body_is_never_read(server: LocalServer, client: OutboundClient) -> None:
+    def endless(h: Handler) -> None:
+        h.send_response(302)
+        h.send_header("Location", "/a")
+        h.end_headers()
+        while not h.server.local.stopping.wait(0.01):
+            h.wfile.write(b"x" * 65536)
+
+    server.routes["/away"] = endless
+    server.routes["/a"] = lambda h: h.respond(200, b"ok")
+    started = time.monotonic()
+    assert client.fetch(server.url("/away"), max_bytes=10).content == b"ok"
+    assert time.monotonic() - started < 1.0
 
 
 def test_fourth_redirect_is_refused(hops: LocalServer, client: OutboundClient) -> None:
@@ -724,7 +750,7 @@ def test_connection_goes_to_the_pinned_address_with_the_original_host(
     server.routes["/a.png"] = lambda h: h.respond(200, b"png")
     dns.answers["media.test"] = [["127.0.0.1"]]
     origin = f"http://media.test:{server.port}"
-    outbound = OutboundClient(allow_loopback=True, plain_http_origins=[origin])
+    outbound = OutboundClient(AddressPolicy((origin,), loopback=True))
     assert outbound.fetch(origin + "/a.png", max_bytes=10).content == b"png"
     assert server.seen[0].headers["Host"] == f"media.test:{server.port}"
     assert dns.lookups == ["media.test"]
@@ -737,7 +763,7 @@ def test_rebinding_after_the_check_does_not_move_the_connection(
     server.routes["/a.png"] = lambda h: h.respond(200, b"png")
     dns.answers["media.test"] = [["127.0.0.1"], ["10.0.0.7"]]
     origin = f"http://media.test:{server.port}"
-    outbound = OutboundClient(allow_loopback=True, plain_http_origins=[origin])
+    outbound = OutboundClient(AddressPolicy((origin,), loopback=True))
     assert outbound.fetch(origin + "/a.png", max_bytes=10).content == b"png"
     assert connections == [("127.0.0.1", server.port)]
 
@@ -748,7 +774,7 @@ def test_each_redirect_hop_is_resolved_and_checked_again(
     server.routes["/first"] = lambda h: h.respond(302, Location="/second")
     dns.answers["media.test"] = [["127.0.0.1"], ["10.0.0.7"]]
     origin = f"http://media.test:{server.port}"
-    outbound = OutboundClient(allow_loopback=True, plain_http_origins=[origin])
+    outbound = OutboundClient(AddressPolicy((origin,), loopback=True))
     refused = refusal(lambda: outbound.fetch(origin + "/first", max_bytes=10))
     assert refused.reason is Reason.ADDRESS_FORBIDDEN
     assert dns.lookups == ["media.test", "media.test"]
@@ -756,6 +782,6 @@ def test_each_redirect_hop_is_resolved_and_checked_again(
     assert connections == [("127.0.0.1", server.port)]
 
 
-def test_constructor_rejects_a_plain_http_origin_with_a_path() -> None:
+def test_policy_rejects_a_plain_http_origin_with_a_path() -> None:
     with pytest.raises(ValueError, match="origin"):
-        OutboundClient(plain_http_origins=["http://127.0.0.1:10000/devstoreaccount1"])
+        AddressPolicy(("http://127.0.0.1:10000/devstoreaccount1",))
