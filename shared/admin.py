@@ -80,7 +80,7 @@ def _dead_letters(app: App, a: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _redeliver(app: App, a: argparse.Namespace) -> dict[str, Any]:
-    return redeliver(app, a.dead_letter_id)
+    return redeliver(app, a.webhook_id, a.tenant)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,10 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = cmd(
         "webhook-redeliver",
-        "send a dead-lettered webhook again (same webhook-id, a new round of retries)",
+        "send a webhook again now, same webhook-id: a dead letter gets a new round of retries, "
+        "a pending delivery its next retry now (the scheduled one then does nothing)",
         _redeliver,
     )
-    c.add_argument("dead_letter_id", metavar="DEADLETTER_ID")
+    c.add_argument("webhook_id", metavar="WEBHOOK_ID", help="a dead letter's id is its webhook-id")
+    c.add_argument("--tenant", help="the delivery's tenant (a point read instead of a search)")
     return p  # fmt: skip
 
 

@@ -60,17 +60,24 @@ def parse_basic(header: str | None) -> tuple[str, str]:
 
 
 def client_address(headers: Mapping[str, str]) -> str | None:
-    """The caller's address: the first hop of `X-Forwarded-For` (Azure Front Door and the App
-    Service front ends put the client there, App Service as `ip:port`), or None when absent or
-    unreadable. Used only to key login throttling, never to grant anything."""
-    forwarded = next((v for k, v in headers.items() if k.lower() == "x-forwarded-for"), "")
-    first = forwarded.split(",", 1)[0].strip()
-    if first.startswith("["):  # [v6]:port
-        first = first[1:].partition("]")[0]
-    elif first.count(":") == 1:  # v4:port
-        first = first.partition(":")[0]
+    """The caller's address as the platform's front end saw it: the last hop of
+    `X-Forwarded-For`, or None when absent or unreadable. Used only to key login throttling,
+    never to grant anything.
+
+    Only the last entry is trustworthy: the client writes whatever it likes into the header, and
+    each proxy appends the address it accepted the connection from. The App Service front end
+    appends the client as `ip:port`; Azure Front Door "appends the client socket IP" to an
+    existing header (https://learn.microsoft.com/azure/frontdoor/front-door-http-headers-protocol).
+    The first hop is the client's own claim: keying on it let one caller reset its limits.
+    """
+    values = [v for k, v in headers.items() if k.lower() == "x-forwarded-for"]
+    last = ",".join(values).rsplit(",", 1)[-1].strip()
+    if last.startswith("["):  # [v6]:port
+        last = last[1:].partition("]")[0]
+    elif last.count(":") == 1:  # v4:port
+        last = last.partition(":")[0]
     try:
-        return str(ipaddress.ip_address(first))
+        return str(ipaddress.ip_address(last))
     except ValueError:
         return None
 

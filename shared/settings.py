@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # A recorded inbound event still unprocessed this long after it arrived is queued again when
     # the carrier replays it (recovers an enqueue lost to a crash between record and queue).
     inbound_requeue_after_seconds: int = Field(default=15, gt=0)
+    # A recorded inbound event whose processing has not finished this long after it was queued
+    # is queued again by the recover_inbound timer (a lost queue message), without the carrier.
+    inbound_recover_after_seconds: int = Field(default=120, gt=0)
 
     @model_validator(mode="after")
     def _one_storage_source(self) -> Settings:

@@ -4,7 +4,8 @@ record the outcome per attachment, then queue the signed customer webhook.
 
 Safe to run twice for one event: the record moves to `processed` with an etag condition (a
 concurrent loser removes the media it stored), and the webhook's id is derived from the message
-id, so it is queued once.
+id, so it is queued once. The event leaves the pending index (shared.inbound.pending) only once
+its webhook is queued: until then the recovery sweep queues it again if its message is lost.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from azure.data.tables import UpdateMode
 from shared.app import App
 from shared.errors import ServiceError
 from shared.inbound.event import CarrierAttachment
+from shared.inbound.pending import clear_pending
 from shared.inbound.records import (
     EVENT_TYPE,
     FAILED,
@@ -63,6 +65,7 @@ def process_inbound(app: App, message: bytes) -> None:
         if record is None:
             return
     notify(app, record)
+    clear_pending(app, tenant_id, message_id)
 
 
 def _rehost_all(app: App, record: InboundRecord) -> InboundRecord | None:
@@ -188,4 +191,5 @@ def fail_poisoned(app: App, message: bytes) -> None:
         {"PartitionKey": tenant_id, "RowKey": message_id, "State": FAILED,
          "FailureReason": "processing_crashed"}
     )  # fmt: skip
+    clear_pending(app, tenant_id, message_id)
     log.error("inbound message %s failed: processing crashed on every try", message_id)

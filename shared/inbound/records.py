@@ -15,6 +15,7 @@ from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFo
 
 from shared.app import App
 from shared.inbound.event import CarrierEvent, decode_event, encode_event
+from shared.inbound.pending import clear_pending, mark_pending
 
 INBOUND_TABLE = "inboundmessages"
 EVENT_TYPE = "message.received"
@@ -88,8 +89,10 @@ def queue_processing(app: App, tenant_id: str, message_id: str) -> None:
 
 def accept(app: App, tenant_id: str, event: CarrierEvent) -> Accepted:
     """Make the event durable and queue its processing; a replay is recognised and not queued
-    again unless its first delivery evidently never reached the queue."""
+    again unless its first delivery evidently never reached the queue. The event is indexed as
+    pending first, so a lost queue message is found by shared.inbound.recovery."""
     message_id = message_id_for(event.message_id)
+    indexed = mark_pending(app, tenant_id, message_id)
     table = app.storage.table(INBOUND_TABLE)
     entity = {
         "PartitionKey": tenant_id,
@@ -105,6 +108,8 @@ def accept(app: App, tenant_id: str, event: CarrierEvent) -> Accepted:
         table.create_entity(entity)
     except ResourceExistsError:
         existing = table.get_entity(tenant_id, message_id)
+        if indexed and existing["State"] != RECEIVED:
+            clear_pending(app, tenant_id, message_id)  # a replay of an event already done
         received = datetime.fromisoformat(str(existing["ReceivedAt"]))
         stale = timedelta(seconds=app.settings.inbound_requeue_after_seconds)
         if existing["State"] == RECEIVED and datetime.now(UTC) - received > stale:

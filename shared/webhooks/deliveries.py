@@ -27,6 +27,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, UpdateMode
 
 from shared.app import App
+from shared.errors import Conflict, NotFound
 from shared.outbound import OutboundRefused, Reason
 from shared.storage import job_fields
 from shared.webhooks.schedule import retry_delay
@@ -204,6 +205,40 @@ def get_delivery(app: App, tenant_id: str, webhook_id: str) -> Delivery | None:
 def delivery_view(app: App, tenant_id: str, webhook_id: str) -> dict[str, Any] | None:
     delivery = get_delivery(app, tenant_id, webhook_id)
     return delivery.to_api() if delivery else None
+
+
+def retry_now(app: App, tenant_id: str, webhook_id: str) -> Delivery:
+    """Bring a pending delivery's next try forward to now (operators: `webhook-redeliver`).
+
+    The immediate message is that same try: it carries the delivery's current ticket and
+    attempt number, so whichever of it and the scheduled message comes first makes the try and
+    the other finds the ticket used (or the delivery final) and does nothing. The row is touched
+    with an etag condition first, so the ticket queued is the one current at that moment."""
+    table = app.storage.table(DELIVERIES)
+    try:
+        row = table.get_entity(tenant_id, webhook_id)
+    except ResourceNotFoundError:
+        raise NotFound(f"webhook {webhook_id} not found", code="webhook_not_found") from None
+    if row["State"] != State.PENDING:
+        raise Conflict(
+            f"webhook {webhook_id} is {row['State']}, not waiting for a retry",
+            code="webhook_not_pending",
+        )
+    try:
+        table.update_entity(
+            {"PartitionKey": tenant_id, "RowKey": webhook_id, "NextAttemptAt": now_iso()},
+            mode=UpdateMode.MERGE,
+            etag=row.metadata["etag"],
+            match_condition=MatchConditions.IfNotModified,
+        )
+    except ResourceModifiedError:
+        raise Conflict(
+            f"webhook {webhook_id} is being tried right now", code="webhook_not_pending"
+        ) from None
+    queue_try(app, tenant_id, webhook_id, str(row["Ticket"]), int(row.get("Attempt", 0)) + 1, 0)
+    delivery = get_delivery(app, tenant_id, webhook_id)
+    assert delivery is not None
+    return delivery
 
 
 def deliver(app: App, message: bytes) -> None:

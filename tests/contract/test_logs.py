@@ -108,6 +108,7 @@ DOMAIN_CALLS = {
     "inbound_poison": "fail_poisoned",
     "webhooks_poison": "dead_letter_poisoned",
     "sweep_storage": "sweep_orphan_blobs",
+    "recover_inbound": "recover_inbound",
 }
 
 

@@ -223,3 +223,27 @@ def cli(app: App, *argv: str) -> Any:
     with contextlib.redirect_stdout(out):
         assert admin.main(list(argv), app=app) == 0
     return json.loads(out.getvalue())
+
+
+def test_lost_queue_message_is_recovered_by_the_timer_within_its_bound(
+    app: App, base_url: str, account: TenantAccount
+) -> None:
+    """The host's own `recover_inbound` timer (every 30 s) finds the event: no carrier replay."""
+    lost_queue = f"lost-{uuid.uuid4().hex[:10]}"
+    with receiving(Receiver(secret="")) as receiver:
+        subscribe(app, account, receiver)
+        with app_with(app, carrier_webhook_secret=CARRIER_SECRET, inbound_queue=lost_queue):
+            # Queued where no trigger listens: to the host, the message is lost.
+            reply = post_inbound(base_url, new_event(account, attachments=[]))
+            assert reply.status_code == 200, reply.text
+        message_id = reply.json()["messageId"]
+        with app_with(
+            app, carrier_webhook_secret=CARRIER_SECRET, inbound_recover_after_seconds=1
+        ) as recovering:
+            assert message(base_url, account, message_id)["status"] == "received"
+            eventually(lambda: receiver.verified, timeout=45)  # 30 s period + 1 s age + work
+            time.sleep(0.5)  # room for a wrong second delivery to show up
+            assert message(base_url, account, message_id)["status"] == "processed"
+            recovering.storage.queue(lost_queue).delete_queue()
+    assert len(receiver.received) == 1
+    assert receiver.verified[0].payload["messageId"] == message_id

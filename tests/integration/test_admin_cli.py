@@ -2,13 +2,20 @@
 
 import io
 import json
+import time
+import uuid
+from collections.abc import Iterator
 
 import pytest
+from azure.functions.queue import QueueMessage
 
+import deliver_webhook
 from shared import admin
 from shared.app import App
 from shared.settings import Settings
-from tests.conftest import unique_number
+from shared.webhooks.deliveries import WebhookTarget, enqueue_webhook, get_delivery
+from tests.conftest import TenantAccount, app_with, unique_number
+from tests.webhook_peers import Receiver, receiving
 
 
 def run(app: App, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, object]:
@@ -61,3 +68,78 @@ def test_demo_seed_refuses_real_storage() -> None:
     )
     with pytest.raises(SystemExit, match="not the local emulator"):
         admin.main(["seed-demo"], app=App.build(remote))
+
+
+@pytest.fixture
+def hooks_app(app: App) -> Iterator[App]:
+    """Webhooks on a private queue, retried 3 s after a failure (no jitter)."""
+    with app_with(
+        app, webhook_queue=f"t-wh-{uuid.uuid4().hex[:10]}", webhook_retry_schedule_seconds=(3, 3),
+        webhook_retry_jitter=0.0,
+    ) as changed:  # fmt: skip
+        yield changed
+
+
+def run_visible_tries(app: App) -> int:
+    """Hand every try that is due now to the deliver_webhook trigger; how many there were."""
+    queue = app.storage.queue(app.settings.webhook_queue)
+    handled = 0
+    while batch := list(queue.receive_messages(max_messages=32, visibility_timeout=30)):
+        for message in batch:
+            deliver_webhook.main(QueueMessage(id=message.id, body=message.content.encode()))
+            queue.delete_message(message)
+            handled += 1
+    return handled
+
+
+def test_redeliver_a_pending_webhook_now_then_the_scheduled_retry_sends_nothing(
+    hooks_app: App, account: TenantAccount, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with receiving(Receiver(secret="", statuses=[500])) as receiver:
+        tenant = hooks_app.directory.set_webhook(account.tenant_id, receiver.url)
+        receiver.secret = tenant.webhook_secrets[0]
+        hook = enqueue_webhook(hooks_app, WebhookTarget(account.tenant_id), "test.event", {"n": 1})
+        assert run_visible_tries(hooks_app) == 1  # answered 500: the retry waits 3 s
+        code, shown = run(hooks_app, capsys, "webhook-redeliver", hook.webhook_id)
+        assert code == 0 and shown["state"] == "pending"  # type: ignore[index]
+        assert run_visible_tries(hooks_app) == 1  # the retry, now
+        delivered = get_delivery(hooks_app, account.tenant_id, hook.webhook_id)
+        assert delivered is not None and delivered.state == "delivered"
+        time.sleep(3.5)
+        assert run_visible_tries(hooks_app) == 1  # the scheduled message turns up: a no-op
+    assert [len(receiver.received), len(receiver.verified)] == [2, 2]
+    assert {r.headers["webhook-id"] for r in receiver.received} == {hook.webhook_id}
+    final = get_delivery(hooks_app, account.tenant_id, hook.webhook_id)
+    assert final is not None and [a["attempt"] for a in final.attempts] == [1, 2]
+
+
+def test_redelivered_try_that_fails_again_keeps_one_schedule(
+    hooks_app: App, account: TenantAccount, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with receiving(Receiver(secret="", statuses=[500, 500])) as receiver:
+        tenant = hooks_app.directory.set_webhook(account.tenant_id, receiver.url)
+        receiver.secret = tenant.webhook_secrets[0]
+        hook = enqueue_webhook(hooks_app, WebhookTarget(account.tenant_id), "test.event", {"n": 2})
+        run_visible_tries(hooks_app)
+        code, _ = run(
+            hooks_app, capsys, "webhook-redeliver", hook.webhook_id, "--tenant", account.tenant_id
+        )
+        assert code == 0 and run_visible_tries(hooks_app) == 1  # fails again: try 3 in 3 s
+        time.sleep(3.5)
+        assert run_visible_tries(hooks_app) == 2  # the old schedule (a no-op) and try 3
+    assert len(receiver.received) == 3
+    final = get_delivery(hooks_app, account.tenant_id, hook.webhook_id)
+    assert final is not None and final.state == "delivered"
+    assert [a["attempt"] for a in final.attempts] == [1, 2, 3]
+
+
+def test_redeliver_refuses_a_delivered_webhook(
+    hooks_app: App, account: TenantAccount, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with receiving(Receiver(secret="")) as receiver:
+        tenant = hooks_app.directory.set_webhook(account.tenant_id, receiver.url)
+        receiver.secret = tenant.webhook_secrets[0]
+        hook = enqueue_webhook(hooks_app, WebhookTarget(account.tenant_id), "test.event", {"n": 3})
+        run_visible_tries(hooks_app)
+    assert admin.main(["webhook-redeliver", hook.webhook_id], app=hooks_app) == 1
+    assert "not waiting for a retry" in capsys.readouterr().err

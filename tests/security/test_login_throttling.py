@@ -11,10 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+import get_message
 from shared.app import App, install
 from shared.auth import Authenticator, LoginThrottle, client_address
 from shared.errors import LoginThrottled, Unauthorized
-from tests.conftest import FakeClock, TenantAccount, make_account
+from tests.conftest import FakeClock, TenantAccount, http_request, make_account
 from tests.security.conftest import expect
 
 
@@ -123,15 +124,34 @@ def test_without_an_address_only_the_per_user_limit_applies(
     [
         ("203.0.113.9", "203.0.113.9"),
         ("203.0.113.9:4711", "203.0.113.9"),  # App Service's ip:port
-        ("203.0.113.9, 10.0.0.1", "203.0.113.9"),  # first hop
+        ("10.0.0.1, 203.0.113.9", "203.0.113.9"),  # the hop the front end appended
+        ("198.51.100.1, 203.0.113.9:4711", "203.0.113.9"),
         ("[2001:db8::1]:443", "2001:db8::1"),
+        ("203.0.113.1, [2001:db8::1]:443", "2001:db8::1"),
         ("2001:db8::1", "2001:db8::1"),
+        ("203.0.113.9, not-an-address", None),  # never falls back to a client-written hop
         ("not-an-address", None),
         ("", None),
     ],
 )
-def test_client_address_is_the_first_forwarded_hop(forwarded: str, address: str | None) -> None:
+def test_client_address_is_the_last_forwarded_hop(forwarded: str, address: str | None) -> None:
     assert client_address({"x-forwarded-for": forwarded}) == address
+
+
+def test_forged_forwarded_hops_cannot_reset_the_throttle(
+    auth: Authenticator, account: TenantAccount
+) -> None:
+    """The client controls everything before the hop the front end appends: a new forged prefix
+    on every try is still the same caller."""
+    front_end_saw = "203.0.113.77:50123"
+    for forged in ("198.51.100.1", "198.51.100.2, 10.1.2.3", "192.0.2.44"):
+        client = client_address({"X-Forwarded-For": f"{forged}, {front_end_saw}"})
+        with pytest.raises(Unauthorized):
+            auth.authenticate(header(account.email, "wrong password"), client)
+    for forged in ("198.51.100.9", "2001:db8::5", "garbage"):
+        client = client_address({"X-Forwarded-For": f"{forged}, {front_end_saw}"})
+        with pytest.raises(LoginThrottled):
+            auth.authenticate(account.authorization, client)
 
 
 @pytest.fixture
@@ -162,3 +182,20 @@ def test_throttled_login_over_http_is_429_problem_with_retry_after(
         url, auth=account.auth, headers={"X-Forwarded-For": "198.51.100.1"}, timeout=10
     )
     expect(elsewhere, 404, "media_not_found")
+
+
+def test_forged_forwarded_hops_through_a_function_still_meet_the_throttle(
+    throttled_host: App, account: TenantAccount
+) -> None:
+    """The same through a function's HTTP boundary: the key comes from the request headers."""
+
+    def get(password: str, forged: str) -> int:
+        request = http_request(
+            "GET", f"/api/v1/messages/{'0' * 32}", route_params={"messageId": "0" * 32},
+            headers={"Authorization": header(account.email, password),
+                     "X-Forwarded-For": f"{forged}, 203.0.113.78:40000"},
+        )  # fmt: skip
+        return get_message.main(request, None).status_code  # type: ignore[arg-type]
+
+    assert [get("wrong", f"198.51.100.{i}") for i in range(2)] == [401, 401]
+    assert get(account.password, "198.51.100.200") == 429
