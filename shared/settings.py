@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     media_hold_seconds: int = Field(default=15, ge=0)
     media_hold_max_attempts: int = Field(default=40, ge=0)
 
+    # HTTP requests one instance runs at once: host.json `extensions.http.maxConcurrentRequests`
+    # (keep the two equal); the storage clients keep this many connections per service.
+    max_concurrent_requests: int = Field(default=100, ge=1)
+
     auth_cache_seconds: float = Field(default=300.0, ge=0)
     # Failed-login throttling (per process): failures allowed per window, by key.
     login_failures_per_user_address: int = Field(default=10, ge=1)

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
 from azure.core.exceptions import ResourceExistsError
+from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.blob import BlobServiceClient, ContainerClient, LinearRetry
 from azure.storage.queue import (
@@ -23,6 +25,8 @@ from azure.storage.queue import (
     TextBase64DecodePolicy,
     TextBase64EncodePolicy,
 )
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from shared.settings import Settings, parse_connection_string
 
@@ -38,6 +42,33 @@ def _storage_retry() -> dict[str, Any]:
     # Seconds are annotated as int in the SDK but used as floats.
     policy = LinearRetry(backoff=0.5, random_jitter_range=0.2, retry_total=2)  # type: ignore[arg-type]
     return {"retry_policy": policy, **_TIMEOUTS}
+
+
+# Queue, blob and timer triggers call storage beside the HTTP requests (the runtime runs up to
+# batchSize + newBatchThreshold = 24 messages of a queue function at once).
+TRIGGER_CONNECTIONS = 32
+
+
+class _PooledAdapter(HTTPAdapter):
+    """requests' adapter as azure-core sets it up (32 KiB socket reads), with a given pool size."""
+
+    def init_poolmanager(self, *args: Any, **pool_kwargs: Any) -> None:
+        super().init_poolmanager(*args, blocksize=32768, **pool_kwargs)
+
+
+def _transport(settings: Settings) -> dict[str, Any]:
+    """One HTTP transport per service client, keeping as many connections as requests and
+    triggers can use at once: a smaller pool (urllib3's default is 10) opens and throws away a
+    connection per call beyond it ("Connection pool is full")."""
+    size = settings.max_concurrent_requests + TRIGGER_CONNECTIONS
+    # No retries in urllib3: the SDK's pipeline retries (as azure-core's own adapter is set up).
+    adapter = _PooledAdapter(
+        pool_maxsize=size, max_retries=Retry(total=False, redirect=False, raise_on_status=False)
+    )
+    session = requests.Session()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return {"transport": RequestsTransport(session=session, session_owner=True)}
 
 
 log = logging.getLogger(__name__)
@@ -71,9 +102,15 @@ class Storage:
             conn = settings.media_storage_connection_string.get_secret_value()
             parts = parse_connection_string(conn)
             return cls(
-                blobs=BlobServiceClient.from_connection_string(conn, **_storage_retry()),
-                tables=TableServiceClient.from_connection_string(conn, **TABLE_RETRY),
-                queues=QueueServiceClient.from_connection_string(conn, **_storage_retry()),
+                blobs=BlobServiceClient.from_connection_string(
+                    conn, **_storage_retry(), **_transport(settings)
+                ),
+                tables=TableServiceClient.from_connection_string(
+                    conn, **TABLE_RETRY, **_transport(settings)
+                ),
+                queues=QueueServiceClient.from_connection_string(
+                    conn, **_storage_retry(), **_transport(settings)
+                ),
                 account_name=parts.get("AccountName", "devstoreaccount1"),
                 account_key=parts.get("AccountKey"),
                 is_emulator=settings.storage_is_emulator,
@@ -94,12 +131,19 @@ class Storage:
                 settings.media_storage_blob_endpoint or f"https://{name}.blob.core.windows.net",
                 credential=credential,
                 **_storage_retry(),
+                **_transport(settings),
             ),
             tables=TableServiceClient(
-                f"https://{name}.table.core.windows.net", credential=credential, **TABLE_RETRY
+                f"https://{name}.table.core.windows.net",
+                credential=credential,
+                **TABLE_RETRY,
+                **_transport(settings),
             ),
             queues=QueueServiceClient(
-                f"https://{name}.queue.core.windows.net", credential=credential, **_storage_retry()
+                f"https://{name}.queue.core.windows.net",
+                credential=credential,
+                **_storage_retry(),
+                **_transport(settings),
             ),
             account_name=name or "",
             account_key=key.get_secret_value() if key else None,

@@ -56,6 +56,8 @@ class Azurite:
         return connection_string(*self.ports)
 
     def stop(self) -> None:
+        # SIGTERM first: Azurite saves its data on the way out. Killed outright, a persisted
+        # Azurite loses the writes of its last 5 s (it saves every 5 s).
         if self.process.poll() is None:
             self.process.terminate()
             try:

@@ -8,20 +8,25 @@ functions the Azure runtime would. Development only (excluded from deployment by
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import inspect
+import io
 import json
 import logging
 import re
+import signal
+import socket
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -30,6 +35,7 @@ import azure.functions as func
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.storage.queue import QueueClient
 from croniter import croniter
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
 
 from shared.storage import Storage
 
@@ -209,6 +215,7 @@ class HttpRoute:
 
 class LocalHost:
     def __init__(self, root: Path = ROOT) -> None:
+        self.root = root
         self.functions = load_functions(root)
         prefix = route_prefix(root)
         http = [f for f in self.functions if f.trigger["type"] == "httpTrigger"]
@@ -253,7 +260,13 @@ class TriggerRunner:
     source in Azure; polling here), retried the same number of times, then reported on
     `webjobs-blobtrigger-poison`."""
 
-    def __init__(self, host: LocalHost, storage: Storage, poll_seconds: float = 0.2) -> None:
+    def __init__(
+        self,
+        host: LocalHost,
+        storage: Storage,
+        poll_seconds: float = 0.2,
+        lease_seconds: float | None = None,
+    ) -> None:
         self.host = host
         self.storage = storage
         self.poll_seconds = poll_seconds
@@ -261,6 +274,11 @@ class TriggerRunner:
         self.max_dequeue = int(settings.get("maxDequeueCount", 5))
         self.retry_delay = int(timespan_seconds(settings.get("visibilityTimeout", "00:00:00")))
         self.batch = int(settings.get("batchSize", 16))
+        # How long a received message stays invisible; if the host dies, it is delivered again
+        # after this. The Functions host takes messages for 10 minutes and renews that while the
+        # function runs; here the lease is the functionTimeout unless a shorter one is asked for.
+        timeout = host_json(host.root).get("functionTimeout", "00:10:00")
+        self.lease = int(lease_seconds if lease_seconds is not None else timespan_seconds(timeout))
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="trigger")
@@ -285,7 +303,6 @@ class TriggerRunner:
 
     def _queue_loop(self, function: Function) -> None:
         queue = self.storage.queue(function.trigger["queueName"])
-        lease = int(timespan_seconds(host_json(ROOT).get("functionTimeout", "00:10:00")))
         # Up to `batchSize` messages in flight; new ones are fetched as soon as slots free up.
         slots = threading.BoundedSemaphore(self.batch)
         while not self._stop.is_set():
@@ -295,7 +312,9 @@ class TriggerRunner:
             if free == 0:
                 continue
             try:
-                messages = list(queue.receive_messages(max_messages=free, visibility_timeout=lease))
+                messages = list(
+                    queue.receive_messages(max_messages=free, visibility_timeout=self.lease)
+                )
             except AzureError:
                 log.warning("queue %s unreachable; retrying", queue.queue_name)
                 messages = []
@@ -403,88 +422,274 @@ class TriggerRunner:
         return True
 
 
-def make_server(host: LocalHost, port: int, bind: str = "127.0.0.1") -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "media-api-localhost"
-        disable_nagle_algorithm = True  # small replies must not wait for the peer's ACK
+@dataclass(frozen=True)
+class ServerLimits:
+    """What one client, and all clients together, can hold of the HTTP server.
 
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > AZURE_MAX_REQUEST_BYTES:
-                self._reply(
-                    func.HttpResponse("Request body too large", status_code=413), close=True
-                )
-                return
-            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                body = self._read_chunked()
-                if body is None:
-                    self._reply(
-                        func.HttpResponse("Request body too large", status_code=413), close=True
-                    )
-                    return
-            else:
-                body = self.rfile.read(length) if length else b""
-            url = f"http://{self.headers.get('Host', f'127.0.0.1:{port}')}{self.path}"
-            headers = {k: v for k, v in self.headers.items()}
-            headers["X-Forwarded-For"] = self.headers["X-Forwarded-For"] or self.client_address[0]
-            try:
-                response = host.handle_http(self.command, url, headers, body)
-            except Exception:  # a crashing function must not kill the host
-                log.exception("function raised")
-                response = func.HttpResponse(status_code=500)
-            self._reply(response)
+    At most `max_concurrent_requests` connections are served at once, each on a worker thread
+    (host.json's `extensions.http.maxConcurrentRequests`, as the Functions host reads it); further
+    connections wait unaccepted in the listen backlog. A connection must deliver its request
+    within `read_seconds`, with no pause longer than `idle_seconds`: headers that stall are answered
+    408, as is a body that stalls. Bodies over `max_body_bytes` are answered 413 unread."""
 
-        def _read_chunked(self) -> bytes | None:
-            chunks: list[bytes] = []
-            total = 0
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return b"".join(chunks)
-                total += size
-                if total > AZURE_MAX_REQUEST_BYTES:
-                    return None
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
+    max_concurrent_requests: int = 100
+    idle_seconds: float = 10.0
+    read_seconds: float = 60.0
+    max_body_bytes: int = AZURE_MAX_REQUEST_BYTES
+    linger_seconds: float = 1.0  # how long the unread rest of a refused request is discarded
 
-        def _reply(self, response: func.HttpResponse, close: bool = False) -> None:
-            body = response.get_body() or b""
-            self.send_response(response.status_code)
-            for name, value in response.headers.items():
-                if name.lower() not in ("content-length", "transfer-encoding", "connection"):
-                    self.send_header(name, value)
-            if response.mimetype and "content-type" not in {
-                k.lower() for k, _ in response.headers.items()
-            }:
-                charset = f"; charset={response.charset}" if response.charset else ""
-                self.send_header("Content-Type", f"{response.mimetype}{charset}")
-            self.send_header("Content-Length", str(len(body)))
-            if close:
-                self.send_header("Connection", "close")
-                self.close_connection = True
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.info("%s %s", self.address_string(), format % args)
-
-    server = _Server((bind, port), Handler)
-    server.daemon_threads = True
-    return server
+    @classmethod
+    def from_host_json(cls, root: Path = ROOT, **changes: Any) -> ServerLimits:
+        http = host_json(root).get("extensions", {}).get("http", {})
+        cap = int(http.get("maxConcurrentRequests", cls.max_concurrent_requests))
+        return cls(**{"max_concurrent_requests": cap, **changes})
 
 
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 512  # socketserver's default of 5 resets connections under bursts
+class _DeadlineReader(io.RawIOBase):
+    """Socket reads that give up (TimeoutError) after `idle` seconds without data or once the
+    request's `deadline` (time.monotonic) has passed: a slow client holds a worker for a bounded
+    time, however it dribbles its bytes."""
+
+    def __init__(self, sock: socket.socket, idle: float, deadline: float) -> None:
+        self._sock = sock
+        self._idle = idle
+        self.deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the request was not received in time")
+        self._sock.settimeout(min(self._idle, remaining))
+        try:
+            return self._sock.recv_into(buffer)
+        finally:
+            self._sock.settimeout(self._idle)  # replies are written under the idle timeout
+
+
+class _RequestHandler(WSGIRequestHandler):
+    """werkzeug's request handler with the limits a front end enforces: framing headers checked
+    before the application runs, and every read under the request's deadline."""
+
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        limits = self.server.limits
+        self.rfile.close()  # replaced: the socket's own reader has no deadline
+        self._reader = _DeadlineReader(
+            self.connection, limits.idle_seconds, time.monotonic() + limits.read_seconds
+        )
+        self.rfile = io.BufferedReader(self._reader)
+
+    @property
+    def server_version(self) -> str:  # type: ignore[override]
+        return "media-api-localhost"
+
+    def parse_request(self) -> bool:
+        try:
+            return super().parse_request()
+        except TimeoutError:  # the request line arrived, its headers did not
+            self.send_error(HTTPStatus.REQUEST_TIMEOUT)
+            return False
+
+    def handle_expect_100(self) -> bool:
+        return True  # run_wsgi answers `Expect: 100-continue` once the framing is checked
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        # The answer has started: whatever of the request is still unread is discarded (so the
+        # client sees the answer rather than a reset), for a moment at most.
+        linger = time.monotonic() + self.server.limits.linger_seconds
+        self._reader.deadline = min(self._reader.deadline, linger)
+        super().send_response(code, message)
+
+    def run_wsgi(self) -> None:
+        refusal = self._framing_refusal()
+        if refusal is None:
+            super().run_wsgi()
+            return
+        self.send_error(*refusal)
+        with contextlib.suppress(OSError):
+            while self.rfile.read1(65536):
+                pass
+
+    def _framing_refusal(self) -> tuple[HTTPStatus, str] | None:
+        """RFC 9112 section 6: how the body is delimited, or why it cannot be read."""
+        codings = ",".join(self.headers.get_all("Transfer-Encoding") or [])
+        lengths = ",".join(self.headers.get_all("Content-Length") or []).split(",")
+        lengths = [value.strip() for value in lengths if value.strip()]
+        if codings:
+            names = [c.strip().lower() for c in codings.split(",") if c.strip()]
+            if lengths:
+                return HTTPStatus.BAD_REQUEST, "Both Transfer-Encoding and Content-Length"
+            if not names or names[-1] != "chunked":
+                return HTTPStatus.BAD_REQUEST, "The last transfer coding must be chunked"
+            if names != ["chunked"]:
+                return HTTPStatus.NOT_IMPLEMENTED, "Only the chunked transfer coding is supported"
+            return None
+        if not all(value.isdigit() and value.isascii() for value in lengths):
+            return HTTPStatus.BAD_REQUEST, "Invalid Content-Length"
+        if len(set(map(int, lengths))) > 1:
+            return HTTPStatus.BAD_REQUEST, "Conflicting Content-Length values"
+        if lengths and int(lengths[0]) > self.server.limits.max_body_bytes:
+            return HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request body too large"
+        return None
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        level = logging.ERROR if type == "error" else logging.INFO
+        log.log(level, "%s " + message, self.address_string(), *args)
+
+
+class _Server(BaseWSGIServer):
+    """werkzeug's server with a bounded worker pool instead of a thread per connection."""
+
+    multithread = True
+    request_queue_size = 512  # connections beyond the workers wait here, unaccepted
+
+    def __init__(self, bind: str, port: int, app: Any, limits: ServerLimits) -> None:
+        self.limits = limits
+        super().__init__(bind, port, app, handler=_RequestHandler)
+        self._workers = ThreadPoolExecutor(limits.max_concurrent_requests, "http")
+        self._free = threading.Semaphore(limits.max_concurrent_requests)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        # Accept only when a worker is free; the OSError makes the serve loop poll again.
+        if not self._free.acquire(timeout=0.2):
+            raise OSError("every worker is busy")
+        try:
+            return super().get_request()
+        except BaseException:
+            self._free.release()
+            raise
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self._workers.submit(self._serve, request, client_address)
+
+    def _serve(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:  # one broken connection must not take the worker down
+            log.exception("serving %s failed", client_address)
+        finally:
+            self.shutdown_request(request)
+            self._free.release()
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._workers.shutdown(wait=False, cancel_futures=True)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _read_body(environ: dict[str, Any], limit: int) -> bytes:
+    """The request body; TimeoutError when it stalls, _TooLarge past `limit`, OSError or
+    ValueError when it is cut short or its chunks are malformed."""
+    stream = environ["wsgi.input"]
+    if environ.get("wsgi.input_terminated"):  # chunked, undone by werkzeug's DechunkedInput
+        chunks, total = [], 0
+        while chunk := stream.read(min(65536, limit + 1 - total)):
+            total += len(chunk)
+            if total > limit:
+                raise _TooLarge
+            chunks.append(chunk)
+        return b"".join(chunks)
+    length = int(environ.get("CONTENT_LENGTH") or 0)  # checked by _RequestHandler
+    body: bytes = stream.read(length) if length else b""
+    if len(body) < length:
+        raise ValueError("the body ended before Content-Length")
+    return body
+
+
+def _refusal(status: HTTPStatus, message: str) -> tuple[HTTPStatus, list[tuple[str, str]], bytes]:
+    body = message.encode()
+    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
+    return status, headers, body
+
+
+def wsgi_app(host: LocalHost, limits: ServerLimits) -> Callable[..., list[bytes]]:
+    """The WSGI application that turns a request into an `azure.functions.HttpRequest` for the
+    function that its route names, and the function's `HttpResponse` into the answer."""
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        try:
+            body = _read_body(environ, limits.max_body_bytes)
+        except TimeoutError:
+            status, headers, payload = _refusal(HTTPStatus.REQUEST_TIMEOUT, "Request timed out")
+        except _TooLarge:
+            status, headers, payload = _refusal(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request body too large"
+            )
+        except (OSError, ValueError) as exc:
+            status, headers, payload = _refusal(HTTPStatus.BAD_REQUEST, f"Bad request body: {exc}")
+        else:
+            status, headers, payload = _call_function(host, environ, body)
+        start_response(f"{status.value} {status.phrase}", headers)
+        return [] if environ["REQUEST_METHOD"] == "HEAD" else [payload]
+
+    return application
+
+
+def _call_function(
+    host: LocalHost, environ: dict[str, Any], body: bytes
+) -> tuple[HTTPStatus, list[tuple[str, str]], bytes]:
+    headers = {
+        key[5:].replace("_", "-").title(): value
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").title()] = environ[key]
+    headers["X-Forwarded-For"] = headers.get("X-Forwarded-For") or environ["REMOTE_ADDR"]
+    host_header = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+    url = f"http://{host_header}{environ['REQUEST_URI']}"
+    try:
+        response = host.handle_http(environ["REQUEST_METHOD"], url, headers, body)
+    except Exception:  # a crashing function must not kill the host
+        log.exception("function raised")
+        response = func.HttpResponse(status_code=500)
+    payload = response.get_body() or b""
+    out = [
+        (name, value)
+        for name, value in response.headers.items()
+        if name.lower() not in ("content-length", "transfer-encoding", "connection")
+    ]
+    if response.mimetype and "content-type" not in {name.lower() for name, _ in out}:
+        charset = f"; charset={response.charset}" if response.charset else ""
+        out.append(("Content-Type", f"{response.mimetype}{charset}"))
+    out.append(("Content-Length", str(len(payload))))
+    return HTTPStatus(response.status_code), out, payload
+
+
+def make_server(
+    host: LocalHost, port: int, bind: str = "127.0.0.1", limits: ServerLimits | None = None
+) -> _Server:
+    """The HTTP server: werkzeug's, one connection per request (`Connection: close`), under
+    `limits` (by default host.json's concurrency and Azure's 100 MB body limit)."""
+    limits = limits or ServerLimits.from_host_json(host.root)
+    return _Server(bind, port, wsgi_app(host, limits), limits)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m tools.localhost [--port N] [--queue-lease SECONDS]`: the app's settings come from
+    the environment over `local.settings.json` (e.g. MEDIA_STORAGE_CONNECTION_STRING for another
+    Azurite); SIGTERM or SIGINT stop it cleanly, and it may be killed at any moment."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=7071)
+    parser.add_argument("--bind", default="127.0.0.1")
+    parser.add_argument(
+        "--queue-lease",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long a received queue message stays invisible, so how soon it is delivered "
+        "again after a crash (default: host.json's functionTimeout)",
+    )
     args = parser.parse_args(argv)
 
     from shared.app import App, current, install
@@ -494,18 +699,28 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_json_logging()
     try:
-        install(App.build(load_settings(ROOT / "local.settings.json")))
+        settings = load_settings(ROOT / "local.settings.json")
+        install(App.build(settings))
     except ConfigurationError as exc:
         print(f"localhost: {exc}", file=sys.stderr)
         return 2
     host = LocalHost()
-    server = make_server(host, args.port)
-    triggers = TriggerRunner(host, current().storage)
+    limits = ServerLimits.from_host_json(host.root)
+    if limits.max_concurrent_requests != settings.max_concurrent_requests:
+        log.warning(
+            "host.json allows %d concurrent requests but MAX_CONCURRENT_REQUESTS is %d: storage "
+            "connection pools are sized from the setting",
+            limits.max_concurrent_requests,
+            settings.max_concurrent_requests,
+        )
+    server = make_server(host, args.port, args.bind, limits)
+    triggers = TriggerRunner(host, current().storage, lease_seconds=args.queue_lease)
     triggers.start()
     for route in host.routes:
         methods = ",".join(sorted(route.methods or {"*"}))
         log.info("%s %s -> %s", methods, route.pattern.pattern, route.function.name)
-    log.info("serving on http://localhost:%d", args.port)
+    log.info("serving on http://%s:%d", args.bind, server.server_address[1])
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -514,6 +729,10 @@ def main(argv: list[str] | None = None) -> int:
         triggers.stop()
         server.server_close()
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
