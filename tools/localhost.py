@@ -645,7 +645,13 @@ def _call_function(
     for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
         if environ.get(key):
             headers[key.replace("_", "-").title()] = environ[key]
-    headers["X-Forwarded-For"] = headers.get("X-Forwarded-For") or environ["REMOTE_ADDR"]
+    # Like the platform's front end: append the address the connection came from, after whatever
+    # the client wrote, so only the last hop is ours (shared/auth.py keys throttling on it).
+    peer = f"{environ['REMOTE_ADDR']}:{environ.get('REMOTE_PORT', 0)}"
+    if ":" in environ["REMOTE_ADDR"]:
+        peer = f"[{environ['REMOTE_ADDR']}]:{environ.get('REMOTE_PORT', 0)}"
+    claimed = headers.get("X-Forwarded-For")
+    headers["X-Forwarded-For"] = f"{claimed}, {peer}" if claimed else peer
     host_header = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
     url = f"http://{host_header}{environ['REQUEST_URI']}"
     try:
