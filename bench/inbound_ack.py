@@ -25,7 +25,7 @@ from shared.settings import Settings
 from tools import azurite
 from tools.localhost import LocalHost, TriggerRunner, make_server
 
-SECRET = "bench-carrier-secret"  # noqa: S105 - throwaway key for an in-memory emulator
+SECRET = "bench-carrier-secret-0123456789abcdef"  # noqa: S105 - throwaway key for an in-memory emulator
 WARMUP = 10
 
 

@@ -1,5 +1,5 @@
-"""Operator CLI: tenants, users, grants, numbers and webhooks, against whatever storage the
-settings name. Run `python -m shared.admin --help`.
+"""Operator CLI: tenants, users, grants, numbers, webhooks and the media URLs' stored access
+policies, against whatever storage the settings name. Run `python -m shared.admin --help`.
 
 Passwords are read from --password-stdin or the ADMIN_PASSWORD variable, never from argv
 where other users of the machine could see them in the process list.
@@ -17,6 +17,7 @@ from typing import Any
 
 from shared.app import App
 from shared.errors import ConfigurationError, ServiceError
+from shared.media.policies import MAX_POLICIES
 from shared.settings import load_settings
 from shared.webhooks.dead_letters import list_dead_letters, redeliver
 
@@ -81,6 +82,39 @@ def _dead_letters(app: App, a: argparse.Namespace) -> list[dict[str, Any]]:
 
 def _redeliver(app: App, a: argparse.Namespace) -> dict[str, Any]:
     return redeliver(app, a.webhook_id, a.tenant)
+
+
+def _policies(app: App) -> dict[str, Any]:
+    """The media container's stored access policies and how many media records were signed
+    under each; records from before records kept their policy are counted as unknown."""
+    configured = app.settings.sas_policy_id
+    uses = app.media.media_per_policy()
+    policies = app.media.read_policies()
+    present = {p.policy_id for p in policies}
+    return {
+        "container": app.media.container_name,
+        "configuredPolicy": configured,
+        "limit": MAX_POLICIES,
+        "policies": [
+            {"id": p.policy_id, "permission": p.permission, "configured": p.policy_id == configured,
+             "media": uses.get(p.policy_id, 0)}
+            for p in policies
+        ],
+        "mediaUnderDeletedPolicies": {
+            pid: n for pid, n in sorted(uses.items(), key=lambda u: str(u[0]))
+            if pid is not None and pid not in present
+        },
+        "mediaUnderUnknownPolicy": uses.get(None, 0),
+    }  # fmt: skip
+
+
+def _policy_delete(app: App, a: argparse.Namespace) -> dict[str, Any]:
+    app.media.delete_policy(a.policy)
+    return {
+        "deleted": a.policy,
+        "note": "URLs signed under it stop working within 30 seconds",
+        **_policies(app),
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -204,6 +238,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("webhook_id", metavar="WEBHOOK_ID", help="a dead letter's id is its webhook-id")
     c.add_argument("--tenant", help="the delivery's tenant (a point read instead of a search)")
+
+    cmd(
+        "sas-policy-list",
+        "list the media container's stored access policies (at most 5) and the media under each",
+        lambda app, a: _policies(app),
+    )
+
+    c = cmd(
+        "sas-policy-delete",
+        "delete a stored access policy, revoking every media URL signed under it (not the "
+        "configured SAS_POLICY_ID)",
+        _policy_delete,
+    )
+    c.add_argument("policy", metavar="POLICY_ID")
     return p  # fmt: skip
 
 

@@ -4,12 +4,22 @@ values loaded by the host), validated once at start-up, then passed in explicitl
 from __future__ import annotations
 
 import json
+import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from types import MappingProxyType
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigurationError
@@ -19,6 +29,25 @@ STORAGE_SOURCES = frozenset({"media_storage_connection_string", "media_storage_a
 QUEUE_NAME = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
 # Queue visibility delays are capped at 7 days by Azure Storage.
 RetryDelay = Annotated[int, Field(ge=0, le=7 * 24 * 3600)]
+
+# App Service passes a Key Vault reference it cannot resolve (missing secret, role not yet
+# granted) through as its literal text, which names only the vault: never a usable secret.
+KEY_VAULT_REFERENCE = "@microsoft.keyvault("
+# Keys that sign or verify (HMAC secrets, the SAS-signing account key) must be at least this long;
+# a connection string is secret too, but its length says nothing about its strength.
+MIN_SECRET_BYTES = 32
+NOT_A_KEY = frozenset({"media_storage_connection_string"})
+
+log = logging.getLogger(__name__)
+
+
+def secret_problem(name: str, value: str) -> str | None:
+    """Why the value of secret setting `name` cannot be used, or None when it can."""
+    if value.strip().lower().startswith(KEY_VAULT_REFERENCE):
+        return "is an unresolved Key Vault reference (App Service could not read the secret)"
+    if name not in NOT_A_KEY and len(value.encode()) < MIN_SECRET_BYTES:
+        return f"is shorter than {MIN_SECRET_BYTES} bytes"
+    return None
 
 
 class Settings(BaseSettings):
@@ -83,6 +112,38 @@ class Settings(BaseSettings):
     # is queued again by the recover_inbound timer (a lost queue message), without the carrier.
     inbound_recover_after_seconds: int = Field(default=120, gt=0)
 
+    _refused_secrets: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _refuse_unusable_secrets(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Settings]
+    ) -> Settings:
+        """A secret that is an unresolved Key Vault reference or too short is treated as unset,
+        so whatever needs it stays off (503) instead of verifying forgeable signatures."""
+        refused: dict[str, str] = {}
+        if isinstance(data, dict):
+            data = dict(data)
+            for name in secret_settings():
+                value = data.get(name)
+                text = value.get_secret_value() if isinstance(value, SecretStr) else value
+                problem = secret_problem(name, text) if isinstance(text, str) else None
+                if problem is not None:
+                    refused[name.upper()] = problem
+                    data[name] = None
+            if "CARRIER_GATEWAY_SECRET" in refused and data.get("carrier_gateway_url"):
+                # As when it is unset: sending through the gateway cannot work at all.
+                problem = refused["CARRIER_GATEWAY_SECRET"]
+                raise ValueError(f"CARRIER_GATEWAY_SECRET {problem}; CARRIER_GATEWAY_URL needs it")
+        settings = handler(data)
+        settings._refused_secrets = refused
+        return settings
+
+    @property
+    def refused_secrets(self) -> Mapping[str, str]:
+        """Secret settings that were set but refused, by setting name, with the reason."""
+        return MappingProxyType(self._refused_secrets)
+
     @model_validator(mode="after")
     def _one_storage_source(self) -> Settings:
         if self.media_storage_connection_string is None and self.media_storage_account_name is None:
@@ -104,6 +165,15 @@ class Settings(BaseSettings):
         endpoint = parts.get("BlobEndpoint", "")
         host = urlparse(endpoint).hostname or ""
         return parts.get("AccountName") == "devstoreaccount1" and host in ("127.0.0.1", "localhost")
+
+
+def secret_settings() -> tuple[str, ...]:
+    """Every secret-bearing setting (declared as SecretStr): each is checked by `secret_problem`."""
+    return tuple(
+        name
+        for name, info in Settings.model_fields.items()
+        if SecretStr in getattr(info.annotation, "__args__", (info.annotation,))
+    )
 
 
 def parse_connection_string(value: str) -> dict[str, str]:
@@ -135,10 +205,17 @@ def load_settings(local_file: Path | None = None, **overrides: object) -> Settin
     values: dict[str, object] = {**(local_settings_values(local_file) if local_file else {})}
     values.update(overrides)
     try:
-        return Settings(**values)  # type: ignore[arg-type]
+        settings = Settings(**values)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             name = ".".join(str(p) for p in err["loc"]).upper() or "settings"
             problems.append(f"{name}: {err['msg']}")
         raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None
+    for name, problem in settings.refused_secrets.items():
+        log.error(
+            "configuration error: %s %s; it is treated as unset, so what needs it answers 503",
+            name,
+            problem,
+        )
+    return settings

@@ -74,7 +74,7 @@ class FakeCarrier:
     """A carrier gateway: checks the HMAC signature, remembers what it accepted (once per
     Idempotency-Key), and answers from `script` (status codes, then 200s)."""
 
-    secret: str = "carrier-test-secret"
+    secret: str = "carrier-gateway-secret-for-tests-0123456789"
     script: list[int] = field(default_factory=list)
     received: list[dict[str, Any]] = field(default_factory=list)
     accepted: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -20,7 +20,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from shared.inbound.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, carrier_signature
 
-CARRIER_SECRET = "carrier-shared-secret-for-tests"
+CARRIER_SECRET = "carrier-shared-secret-for-tests-0123456789"
 SAMPLE_EVENT = Path(__file__).parent / "events" / "inbound_mms.json"
 
 

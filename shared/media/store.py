@@ -1,8 +1,9 @@
 """Media blobs and their records, and the revocable long-lived read URLs that point at them.
 
 Blob `attachments/{media id}/{safe file name}` holds the bytes; a record in the `media` table
-(partition = tenant) holds what we know of them. URLs are SAS tokens signed against a stored access
-policy on the container: deleting or replacing that policy revokes every URL issued under it.
+(partition = tenant) holds what we know of them, including the policy its URL was signed under.
+URLs are SAS tokens signed against a stored access policy on the container (`policies.py`):
+deleting that policy revokes every URL issued under it.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.storage.blob import AccessPolicy, ContentSettings, generate_blob_sas
+from azure.storage.blob import ContentSettings, generate_blob_sas
 
+from shared.errors import NotConfigured
+from shared.media.policies import StoredPolicy, add_policy, delete_policy, list_policies
 from shared.settings import Settings
 from shared.storage import Storage
 
@@ -51,6 +54,8 @@ class MediaRecord:
     converted_from: str | None = None
     source: str = "upload"  # upload | inbound
     optimization: dict[str, Any] = field(default_factory=dict)
+    # The stored access policy `uri` was signed under; None in records older than this field.
+    sas_policy_id: str | None = None
 
     def to_entity(self) -> dict[str, Any]:
         entity = {_camel(f.name): getattr(self, f.name) for f in fields(self)}
@@ -114,26 +119,45 @@ class MediaStore:
         return self._settings.media_container
 
     def ensure_read_policy(self) -> None:
-        """Create the container and its read-only stored access policy once (idempotent)."""
+        """Create the container and its read-only stored access policy once (idempotent); a
+        refusal (no slot left for the policy) is not remembered, so freeing one is enough."""
         if self._policy_ready:
             return
         with self._lock:
             if self._policy_ready:
                 return
-            container = self._storage.container(self.container_name)
-            current = container.get_container_access_policy()
-            identifiers = {p.id: p.access_policy for p in current["signed_identifiers"]}
-            policy_id = self._settings.sas_policy_id
-            if policy_id not in identifiers:
-                # Permission lives in the policy, expiry in each URL: each URL gets its own
-                # 99 years, and deleting the policy revokes them all.
-                identifiers[policy_id] = AccessPolicy(permission="r")
-                with suppress(ResourceExistsError):
-                    container.set_container_access_policy(identifiers)
+            add_policy(self._storage.container(self.container_name), self._settings.sas_policy_id)
             self._policy_ready = True
+
+    def read_policies(self) -> list[StoredPolicy]:
+        return list_policies(self._storage.container(self.container_name))
+
+    def delete_policy(self, policy_id: str) -> None:
+        """Revoke every URL signed under `policy_id` (within 30 s); never the configured one."""
+        container = self._storage.container(self.container_name)
+        delete_policy(container, policy_id, configured=self._settings.sas_policy_id)
+
+    def media_per_policy(self) -> dict[str | None, int]:
+        """How many media records were signed under each policy id (None: recorded before
+        records kept it). Reads every record's one property: an operator's question."""
+        counts: dict[str | None, int] = {}
+        for entity in self._storage.table(MEDIA_TABLE).list_entities(select=["sasPolicyId"]):
+            policy_id = entity.get("sasPolicyId")
+            counts[policy_id] = counts.get(policy_id, 0) + 1
+        return counts
+
+    def _require_signing_key(self) -> None:
+        if self._storage.account_key is None:
+            # MEDIA_STORAGE_ACCOUNT_KEY unset or refused (see shared.settings): no URL can be
+            # issued, so nothing is stored either.
+            raise NotConfigured(
+                "Media URLs cannot be signed: no signing key is configured.",
+                code="media_not_configured",
+            )
 
     def sign(self, blob_name: str) -> str:
         """A read-only, blob-scoped URL valid for the configured 99 years."""
+        self._require_signing_key()
         self.ensure_read_policy()
         blob = self._storage.blobs.get_blob_client(self.container_name, blob_name)
         expiry = datetime.now(UTC) + timedelta(days=self._settings.sas_validity_days)
@@ -162,6 +186,7 @@ class MediaStore:
         source: str = "upload",
     ) -> MediaRecord:
         """Blob first (never overwriting), then the record; if recording fails the blob goes too."""
+        self._require_signing_key()
         self.ensure_read_policy()
         self._remove_orphans()
         media_id = secrets.token_hex(16)
@@ -194,6 +219,7 @@ class MediaStore:
             optimization_state=optimization_state,
             converted_from=converted_from,
             source=source,
+            sas_policy_id=self._settings.sas_policy_id,
         )
         try:
             self._storage.table(MEDIA_TABLE).create_entity(record.to_entity())

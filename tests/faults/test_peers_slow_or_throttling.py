@@ -32,6 +32,7 @@ from tests.peers import serve
 from tests.webhook_peers import CARRIER_SECRET, post_inbound, sample_event
 
 pytestmark = pytest.mark.e2e
+GATEWAY_SECRET = "gateway-secret-for-the-fault-tests-0123456789"
 
 
 @dataclass
@@ -99,9 +100,9 @@ def test_gateway_slow_or_429_is_retried_and_delivered_once(
     peer = Peer(list(script), key_header="Idempotency-Key")
     with (
         peer.running() as url,
-        app_with(app, carrier_gateway_url=url, carrier_gateway_secret="s") as changed,
+        app_with(app, carrier_gateway_url=url, carrier_gateway_secret=GATEWAY_SECRET) as changed,
     ):
-        changed.gateway = HttpGateway(url, "s", timeout=0.5, retries=(0.1, 0.1, 0.1))
+        changed.gateway = HttpGateway(url, GATEWAY_SECRET, timeout=0.5, retries=(0.1, 0.1, 0.1))
         message_id = send_one(base_url, account)
 
         def status() -> str | None:

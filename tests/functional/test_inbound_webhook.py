@@ -20,6 +20,7 @@ import requests
 from azure.functions.queue import QueueMessage
 from standardwebhooks.webhooks import Webhook
 
+import carrier_status
 import deliver_webhook
 import get_message
 import inbound_webhook
@@ -265,3 +266,32 @@ def admin_json(app: App, *argv: str) -> Any:
     with contextlib.redirect_stdout(out):
         assert admin.main(list(argv), app=app) == 0
     return json.loads(out.getvalue())
+
+
+UNRESOLVED_SECRET = "@Microsoft.KeyVault(SecretUri=https://kv-token.vault.azure.net/secrets/carrier-webhook-secret/)"
+
+
+def test_unresolved_key_vault_secret_keeps_carrier_endpoints_off_and_stores_nothing(
+    app: App, account: TenantAccount
+) -> None:
+    tag = uuid.uuid4().hex[:10]
+    with app_with(
+        app, carrier_webhook_secret=UNRESOLVED_SECRET, inbound_queue=f"t-in-{tag}",
+        webhook_queue=f"t-wh-{tag}",
+    ) as changed:  # fmt: skip
+        assert changed.settings.refused_secrets.keys() == {"CARRIER_WEBHOOK_SECRET"}
+        # Signed with the literal reference text, as a forger who knows the vault's name would.
+        body = json.dumps(sample_event(to=account.number)).encode()
+        response = post_event(body, carrier_headers(body, secret=UNRESOLVED_SECRET))
+        assert response.status_code == 503
+        assert body_of(response)["code"] == "inbound_not_configured"
+        report = json.dumps({"messageId": "m1", "from": account.number, "status": "sent"}).encode()
+        request = http_request(
+            "POST", "/api/v1/webhooks/carrier-status", body=report,
+            headers=carrier_headers(report, secret=UNRESOLVED_SECRET),
+        )  # fmt: skip
+        status = carrier_status.main(request, None)  # type: ignore[arg-type]
+        assert status.status_code == 503
+        assert body_of(status)["code"] == "carrier_not_configured"
+        assert rows(changed, INBOUND_TABLE, account.tenant_id) == []
+        assert run_queues(changed) == 0

@@ -1,9 +1,10 @@
+import logging
 from pathlib import Path
 
 import pytest
 
 from shared.errors import ConfigurationError
-from shared.settings import Settings, load_settings
+from shared.settings import Settings, load_settings, secret_settings
 from tools.azurite import connection_string
 
 
@@ -49,3 +50,67 @@ def test_environment_storage_choice_overrides_the_files_emulator(
     settings = load_settings(file)
     assert settings.media_storage_connection_string is None
     assert settings.media_storage_account_name == "prodaccount"
+
+
+UNRESOLVED = "@Microsoft.KeyVault(SecretUri=https://kv-abc123.vault.azure.net/secrets/carrier-webhook-secret/)"
+SIGNING_SECRETS = ("carrier_webhook_secret", "carrier_gateway_secret", "media_storage_account_key")
+
+
+def test_every_secret_setting_is_covered_by_the_secret_rules() -> None:
+    assert set(secret_settings()) == {"media_storage_connection_string", *SIGNING_SECRETS}
+
+
+@pytest.mark.parametrize("name", SIGNING_SECRETS)
+def test_signing_secret_of_31_bytes_is_refused_and_32_accepted(name: str) -> None:
+    short = Settings(media_storage_account_name="acct", **{name: "é" + "x" * 29})  # 31 bytes
+    assert getattr(short, name) is None
+    assert short.refused_secrets == {name.upper(): "is shorter than 32 bytes"}
+    enough = Settings(media_storage_account_name="acct", **{name: "x" * 32})
+    assert getattr(enough, name).get_secret_value() == "x" * 32
+    assert enough.refused_secrets == {}
+
+
+@pytest.mark.parametrize("name", secret_settings())
+def test_unresolved_key_vault_reference_is_refused_for_every_secret(name: str) -> None:
+    settings = Settings(media_storage_account_name="acct", **{name: UNRESOLVED})
+    assert getattr(settings, name) is None
+    assert "unresolved Key Vault reference" in settings.refused_secrets[name.upper()]
+
+
+def test_empty_secret_is_refused_rather_than_used_as_a_key() -> None:
+    settings = Settings(media_storage_account_name="acct", carrier_webhook_secret="")
+    assert settings.carrier_webhook_secret is None
+    assert "CARRIER_WEBHOOK_SECRET" in settings.refused_secrets
+
+
+def test_refused_secret_is_a_start_up_configuration_error_naming_the_setting(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="shared.settings"):
+        settings = load_settings(
+            media_storage_account_name="acct", carrier_webhook_secret=UNRESOLVED
+        )
+    assert settings.carrier_webhook_secret is None
+    (record,) = caplog.records
+    assert record.levelno == logging.ERROR
+    assert "configuration error: CARRIER_WEBHOOK_SECRET is an unresolved Key Vault reference" in (
+        record.getMessage()
+    )
+    assert "kv-abc123" not in record.getMessage()
+
+
+def test_refused_gateway_secret_with_a_gateway_url_stops_start_up_naming_it() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(
+            media_storage_account_name="acct",
+            carrier_gateway_url="https://gateway.example.net",
+            carrier_gateway_secret=UNRESOLVED,
+        )
+    assert "CARRIER_GATEWAY_SECRET is an unresolved Key Vault reference" in str(caught.value)
+
+
+def test_secrets_in_local_settings_example_are_accepted() -> None:
+    example = Path(__file__).parents[2] / "local.settings.json.example"
+    settings = load_settings(example)
+    assert settings.refused_secrets == {}
+    assert settings.carrier_webhook_secret is not None
