@@ -107,6 +107,13 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
+        // Requests one instance runs at once: the storage clients' connection pools are sized
+        // for this (MAX_CONCURRENT_REQUESTS, host.json maxConcurrentRequests); keep all three equal.
+        triggers: {
+          http: {
+            perInstanceConcurrency: 100
+          }
+        }
       }
       runtime: {
         name: 'python'

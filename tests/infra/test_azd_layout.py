@@ -183,3 +183,16 @@ def test_workflow_builds_the_templates_and_previews_provisioning() -> None:
     assert "az bicep build --file infra/main.bicep" in workflow
     assert "azd provision --preview" in workflow
     assert "id-token: write" in workflow
+
+
+def test_per_instance_http_concurrency_matches_host_json_and_the_pool_setting() -> None:
+    """The storage clients' pools are sized from MAX_CONCURRENT_REQUESTS: an instance that ran
+    more requests at once would queue them on the pools ("Connection pool is full")."""
+    from shared.settings import Settings
+
+    site = module("function.bicep").resource("functionApp")
+    scale = site.properties["functionAppConfig"]["scaleAndConcurrency"]
+    per_instance = scale["triggers"]["http"]["perInstanceConcurrency"]
+    host = json.loads((ROOT / "host.json").read_text())
+    assert per_instance == host["extensions"]["http"]["maxConcurrentRequests"]
+    assert per_instance == Settings.model_fields["max_concurrent_requests"].default
