@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +30,11 @@ from shared.storage import job_fields
 
 DELIVERY_QUEUE = "deliveries"
 RECORD_GRACE_SECONDS = 120
+# How long a worker may hold a delivery attempt: longer than the gateway's worst case (4 tries of
+# a 3 s connect and 10 s read timeout, plus pauses: under a minute). Azure redelivers a queue
+# message only after its visibility lease (minutes, renewed while the function runs), so a job
+# that finds an attempt still held is rare: it is a duplicate racing a live worker.
+CLAIM_LEASE_SECONDS = 120
 log = logging.getLogger(__name__)
 
 
@@ -106,12 +113,22 @@ def acceptance_body(accepted: Accepted, body: str) -> dict[str, Any]:
 
 
 class Delivery:
-    """The queue worker's logic for one delivery job."""
+    """The queue worker's logic for one delivery job.
 
-    def __init__(self, app: App, gateway: CarrierGateway) -> None:
+    A job may run more than once for the same attempt: the queue redelivers it when its worker
+    died, or (rarely) while a slow worker still runs. The attempt's claim decides: resolved or
+    overtaken, the job has nothing to do; held by a live worker (lease not over), it looks again
+    when the lease ends; claimed and never resolved (its worker died between `sending` and the
+    status write), it is taken over and the message handed to the gateway again under the same
+    Idempotency-Key (the message id), so the carrier sends it once and answers as before."""
+
+    def __init__(
+        self, app: App, gateway: CarrierGateway, clock: Callable[[], float] = time.time
+    ) -> None:
         self.app = app
         self.store = MessageStore(app.storage)
         self.gateway = gateway
+        self._now = clock
 
     def handle(self, job: dict[str, Any]) -> None:
         tenant_id, message_id = job["tenantId"], job["messageId"]
@@ -130,11 +147,10 @@ class Delivery:
                 return
             self._requeue({**job, "holds": holds + 1}, self.app.settings.media_hold_seconds)
             return
-        claimed = self.store.claim_attempt(message, attempt)
+        claimed = self._claim(message, attempt, job)
         if claimed is None:
-            return  # delivered, failed, or a duplicate of a job already being handled
-        if message.status == "queued":
-            notify_status(self.app, claimed)
+            return
+        notify_status(self.app, claimed)  # once per status: a repeat after a takeover is a no-op
         media_urls = [str(m["url"]) for m in claimed.media]
         sms = OutboundSms(message_id, tenant_id, claimed.from_number, claimed.to, claimed.body,
                           media_urls)  # fmt: skip
@@ -156,6 +172,32 @@ class Delivery:
             self.app, tenant_id, message_id, final, via=("sent",),
             CarrierMessageId=result.carrier_message_id,
         )  # fmt: skip
+
+    def _claim(self, message: Message, attempt: int, job: dict[str, Any]) -> Message | None:
+        """This job's hold on `attempt`, or None (after saying why) when it has nothing to do."""
+        now, message_id = self._now(), message.message_id
+        if message.status == "sending" and message.attempts == attempt:
+            held = (message.claim_expires or 0.0) - now
+            if held > 0:
+                log.info(
+                    "message %s attempt %d is held by another worker for %.0f s; looking then",
+                    message_id, attempt, held,
+                )  # fmt: skip
+                self._requeue(job, math.ceil(held))
+                return None
+            log.warning(
+                "message %s attempt %d was claimed and never resolved (its worker died); "
+                "handing it to the gateway again under the same Idempotency-Key",
+                message_id, attempt,
+            )  # fmt: skip
+        claimed = self.store.claim_attempt(message, attempt, now=now, lease=CLAIM_LEASE_SECONDS)
+        if claimed is None:
+            log.info(
+                "message %s is %s at attempt %d: the job for attempt %d has nothing to do",
+                message_id, message.status, message.attempts, attempt,
+            )  # fmt: skip
+            notify_status(self.app, message)  # a callback lost in a crash after the status write
+        return claimed
 
     def _pending_media(self, message: Message) -> list[str]:
         ids = [m["mediaId"] for m in message.media if m.get("mediaId")]
