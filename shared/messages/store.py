@@ -18,7 +18,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.data.tables import TableErrorCode, TableTransactionError
 
 from shared.storage import Storage
 
@@ -126,10 +131,16 @@ class MessageStore:
         return self._storage.table(TABLE)
 
     def insert_many(self, messages: list[Message]) -> None:
-        """All or nothing: one entity-group transaction (one tenant, at most 100 rows)."""
+        """All or nothing: one entity-group transaction (one tenant, at most 100 rows); none is
+        written, and ResourceExistsError raised, when any of them exists already."""
         if len({m.tenant_id for m in messages}) > 1 or len(messages) > MAX_BATCH:
             raise ValueError(f"one transaction holds at most {MAX_BATCH} rows of one tenant")
-        self._table().submit_transaction([("create", m.to_entity()) for m in messages])
+        try:
+            self._table().submit_transaction([("create", m.to_entity()) for m in messages])
+        except TableTransactionError as error:
+            if getattr(error, "error_code", None) == TableErrorCode.ENTITY_ALREADY_EXISTS:
+                raise ResourceExistsError(error.message) from error
+            raise
 
     def get(self, tenant_id: str, message_id: str) -> Message | None:
         try:
