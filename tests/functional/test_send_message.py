@@ -1,6 +1,7 @@
 """POST /api/v1/messages through `send_message.main`: validation, media checks, acceptance."""
 
 import json
+import threading
 import uuid
 from typing import Any
 
@@ -184,10 +185,12 @@ def test_two_runs_of_one_send_racing_store_one_batch_and_answer_alike(
     seed = uuid.uuid4().hex
     first = accept(app, account.tenant_id, request, seed)
     # The second run looked before the first stored its batch, and meets it at the insert.
-    real_get = MessageStore.get
+    real_get, this_run = MessageStore.get, threading.get_ident()
     looked = []
 
     def first_look_misses(self: MessageStore, tenant_id: str, message_id: str) -> Any:
+        if threading.get_ident() != this_run:  # a queue worker of the local host, if running
+            return real_get(self, tenant_id, message_id)
         looked.append(message_id)
         return None if len(looked) == 1 else real_get(self, tenant_id, message_id)
 
