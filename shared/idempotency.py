@@ -3,29 +3,49 @@
 
 A small storage abstraction with a conditional write: the first request claims the key with an
 insert (which fails for everyone else), runs, then stores its response.
+
+A process can die at any instruction between the claim and the stored response, after some or all
+of its work was written. So the work converges instead of being undone: each claim has a `seed`,
+fixed for its life (derived from the claim), and `produce` derives the ids of everything it creates
+from it (batch and message ids, media ids) and writes them create-only. A request that finds the
+claim unfinished does not wait for it: it runs `produce` again with the same seed, which finds the
+first run's records and answers with them, or writes whatever is missing; two runs at once (a
+client retrying a slow request) meet at the same create-only writes, one wins, and both answer
+with the winner's records. The first response stored wins; the other run replays it. Writing the
+claim in the same atomic batch as the records instead is not possible here: a table transaction
+holds one partition of one table, and the records live in other tables and partitions.
+
+A request refused with a 4xx error (raised before anything is stored) releases its key; one that
+failed on the server (5xx, a crash, storage down) keeps its unfinished claim, so its retry finishes
+the same work rather than starting another.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import azure.functions as func
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableClient
+from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.data.tables import TableClient, UpdateMode
 
-from shared.errors import Conflict, Unprocessable, ValidationFailed
+from shared.errors import ServiceError, Unprocessable, ValidationFailed
 from shared.storage import Storage
 
 TABLE = "idempotency"
 TTL = timedelta(hours=24)
-# A claim still in progress after this long was abandoned (its request died with storage down, so
-# it could not release the key): longer than Azure's 230 s HTTP limit, so no live request has it.
-IN_PROGRESS_LEASE = timedelta(minutes=5)
 _REPLAYED_HEADERS = ("Location",)
+log = logging.getLogger(__name__)
 
 
 def _valid_key(key: str) -> str:
@@ -34,6 +54,12 @@ def _valid_key(key: str) -> str:
             "Idempotency-Key", "must be 1 to 255 printable ASCII characters"
         )
     return key
+
+
+def _seed(claim: Mapping[str, Any]) -> str:
+    """32 hex digits, the same for every run under this claim, new when the key is claimed anew."""
+    text = f"{claim['PartitionKey']}/{claim['RowKey']}/{claim['CreatedAt']}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 class Idempotency:
@@ -46,81 +72,94 @@ class Idempotency:
         scope: str,
         key: str | None,
         body: bytes,
-        produce: Callable[[], func.HttpResponse],
+        produce: Callable[[str | None], func.HttpResponse],
     ) -> func.HttpResponse:
-        """`produce` the response once per (scope, key, body); replay it afterwards."""
+        """`produce(seed)` the response once per (scope, key, body); replay it afterwards.
+        `produce` must derive what it creates from `seed` (32 hex digits) and create it
+        create-only, so that running it again under the same seed converges on one result;
+        without a key the seed is None (no run will repeat this one)."""
         if key is None:
-            return produce()
+            return produce(None)
         table = self._storage.table(TABLE)
-        partition = hashlib.sha256(scope.encode()).hexdigest()
-        row = hashlib.sha256(_valid_key(key).encode()).hexdigest()
-        fingerprint = hashlib.sha256(body).hexdigest()
-        claim: dict[str, object] = {
-            "PartitionKey": partition,
-            "RowKey": row,
-            "Fingerprint": fingerprint,
+        claim: dict[str, Any] = {
+            "PartitionKey": hashlib.sha256(scope.encode()).hexdigest(),
+            "RowKey": hashlib.sha256(_valid_key(key).encode()).hexdigest(),
+            "Fingerprint": hashlib.sha256(body).hexdigest(),
             "State": "in_progress",
             "CreatedAt": self._now().isoformat(),
         }
-        try:
-            table.create_entity(claim)
-        except ResourceExistsError:
-            replay = self._existing(table, claim, fingerprint)
-            if replay is not None:
-                return replay
-        try:
-            response = produce()
-        except BaseException:
-            table.delete_entity(partition, row)
-            raise
-        if response.status_code >= 500:
-            table.delete_entity(partition, row)
-            return response
-        claim.update(
-            State="done",
-            Status=response.status_code,
-            Body=(response.get_body() or b"").decode(),
-            MimeType=response.mimetype or "application/json",
-            Headers=json.dumps(
-                {h: response.headers[h] for h in _REPLAYED_HEADERS if h in response.headers}
-            ),
-        )
-        table.upsert_entity(claim)
-        return response
-
-    def _existing(
-        self, table: TableClient, claim: dict[str, object], fingerprint: str
-    ) -> func.HttpResponse | None:
-        """The stored response to replay, or None when an expired or abandoned claim was taken
-        over."""
-        try:
-            entity = table.get_entity(str(claim["PartitionKey"]), str(claim["RowKey"]))
-        except ResourceNotFoundError:
-            table.create_entity(claim)  # vanished meanwhile: claim it
-            return None
-        age = self._now() - datetime.fromisoformat(entity["CreatedAt"])
-        if age > TTL or (entity["State"] != "done" and age > IN_PROGRESS_LEASE):
-            table.update_entity(
-                claim, etag=entity.metadata["etag"], match_condition=MatchConditions.IfNotModified
-            )
-            return None
-        if entity["Fingerprint"] != fingerprint:
+        current, etag = self._claim(table, claim)
+        if current["Fingerprint"] != claim["Fingerprint"]:
             raise Unprocessable(
                 "This Idempotency-Key was already used with a different request body.",
                 code="idempotency_key_reused",
             )
-        if entity["State"] != "done":
-            raise Conflict(
-                "A request with this Idempotency-Key is still in progress; retry shortly.",
-                code="idempotency_in_progress",
-                headers={"Retry-After": "1"},
-            )
-        headers = json.loads(entity.get("Headers") or "{}")
-        headers["Idempotent-Replayed"] = "true"
-        return func.HttpResponse(
-            entity["Body"],
-            status_code=int(entity["Status"]),
-            headers=headers,
-            mimetype=entity["MimeType"],
-            charset="utf-8",
-        )
+        if current["State"] == "done":
+            return _replay(current)
+        if current is not claim:
+            log.info("an earlier request with this Idempotency-Key did not finish: resuming it")
+        try:
+            response = produce(_seed(current))
+        except ServiceError as error:
+            if error.status < 500:  # refused before anything was stored: the key stays free
+                with suppress(ResourceNotFoundError, ResourceModifiedError):
+                    table.delete_entity(
+                        current["PartitionKey"], current["RowKey"],
+                        etag=etag, match_condition=MatchConditions.IfNotModified,
+                    )  # fmt: skip
+            raise
+        if response.status_code >= 500:
+            return response
+        done = {
+            **{k: current[k] for k in ("PartitionKey", "RowKey", "Fingerprint", "CreatedAt")},
+            "State": "done",
+            "Status": response.status_code,
+            "Body": (response.get_body() or b"").decode(),
+            "MimeType": response.mimetype or "application/json",
+            "Headers": json.dumps(
+                {h: response.headers[h] for h in _REPLAYED_HEADERS if h in response.headers}
+            ),
+        }
+        try:
+            table.update_entity(
+                done, mode=UpdateMode.REPLACE, etag=etag,
+                match_condition=MatchConditions.IfNotModified,
+            )  # fmt: skip
+        except (ResourceModifiedError, ResourceNotFoundError):
+            # Another run under this claim answered first: its response is the key's answer.
+            with suppress(ResourceNotFoundError):
+                stored = table.get_entity(current["PartitionKey"], current["RowKey"])
+                if stored["State"] == "done" and stored["Fingerprint"] == claim["Fingerprint"]:
+                    return _replay(stored)
+        return response
+
+    def _claim(self, table: TableClient, claim: dict[str, Any]) -> tuple[Mapping[str, Any], str]:
+        """The claim this request runs under, with its etag: `claim` itself when the key was free
+        or its earlier claim expired, else the earlier claim (finished or not)."""
+        try:
+            return claim, table.create_entity(claim)["etag"]
+        except ResourceExistsError:
+            pass
+        try:
+            entity = table.get_entity(claim["PartitionKey"], claim["RowKey"])
+        except ResourceNotFoundError:  # released meanwhile: claim it
+            return claim, table.create_entity(claim)["etag"]
+        if self._now() - datetime.fromisoformat(entity["CreatedAt"]) > TTL:
+            written = table.update_entity(
+                claim, mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
+                match_condition=MatchConditions.IfNotModified,
+            )  # fmt: skip
+            return claim, written["etag"]
+        return entity, str(entity.metadata["etag"])
+
+
+def _replay(entity: Mapping[str, Any]) -> func.HttpResponse:
+    headers = json.loads(entity.get("Headers") or "{}")
+    headers["Idempotent-Replayed"] = "true"
+    return func.HttpResponse(
+        entity["Body"],
+        status_code=int(entity["Status"]),
+        headers=headers,
+        mimetype=entity["MimeType"],
+        charset="utf-8",
+    )

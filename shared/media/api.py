@@ -28,7 +28,7 @@ def upload(req: func.HttpRequest, app: App) -> func.HttpResponse:
     principal = authenticate(req, app)
     body = req.get_body()
 
-    def produce() -> func.HttpResponse:
+    def produce(seed: str | None) -> func.HttpResponse:
         request = parse_upload(body, app.settings.max_media_bytes)
         principal.require_tenant(request.tenant_id)
         if app.directory.number_owner(request.phone_number) != request.tenant_id:
@@ -53,6 +53,7 @@ def upload(req: func.HttpRequest, app: App) -> func.HttpResponse:
             data=data,
             optimization_state=initial_optimization_state(content_type, data, app.settings),
             converted_from=converted_from,
+            media_id=seed,
         )
         return json_response(upload_response(record), 201, {"Location": location(record)})
 

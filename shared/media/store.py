@@ -184,26 +184,43 @@ class MediaStore:
         optimization_state: str,
         converted_from: str | None = None,
         source: str = "upload",
+        media_id: str | None = None,
     ) -> MediaRecord:
-        """Blob first (never overwriting), then the record; if recording fails the blob goes too."""
+        """Blob first (never overwriting), then the record; if recording fails the blob goes too.
+
+        A given `media_id` (derived from an Idempotency-Key's claim) makes a repeated put converge
+        on one media item: it returns the record an earlier put stored, and adopts the blob an
+        earlier put left without a record (that put died, or is running now: its blob is kept for
+        the record either of them writes, or for the orphan sweep)."""
         self._require_signing_key()
         self.ensure_read_policy()
         self._remove_orphans()
-        media_id = secrets.token_hex(16)
+        if media_id is not None:
+            earlier = self.get({tenant_id}, media_id)
+            if earlier is not None:
+                return earlier
+        keyed, media_id = media_id is not None, media_id or secrets.token_hex(16)
         blob_name = f"{media_id}/{file_name}"
         digest = hashlib.sha256(data).hexdigest()
         blob = self._storage.blobs.get_blob_client(self.container_name, blob_name)
-        blob.upload_blob(
-            data,
-            overwrite=False,
-            content_settings=ContentSettings(content_type=content_type),
-            metadata={
-                "tenantid": tenant_id,
-                "mediaid": media_id,
-                "sha256": digest,
-                "originalfilename": quote(original_file_name, safe=""),
-            },
-        )
+        metadata = {
+            "tenantid": tenant_id,
+            "mediaid": media_id,
+            "sha256": digest,
+            "originalfilename": quote(original_file_name, safe=""),
+        }
+        adopted: BlobVersion | None = None
+        try:
+            blob.upload_blob(
+                data,
+                overwrite=False,
+                content_settings=ContentSettings(content_type=content_type),
+                metadata=metadata,
+            )
+        except ResourceExistsError:
+            adopted = self.blob_version(blob_name) if keyed else None
+            if adopted is None or adopted.metadata.get("sha256") != digest:
+                raise
         record = MediaRecord(
             media_id=media_id,
             tenant_id=tenant_id,
@@ -223,14 +240,28 @@ class MediaStore:
         )
         try:
             self._storage.table(MEDIA_TABLE).create_entity(record.to_entity())
-        except BaseException:
-            try:
-                blob.delete_blob(delete_snapshots="include")
-            except AzureError:
-                with self._lock:
-                    self._orphans.append(blob_name)
+        except BaseException as error:
+            if not keyed:
+                self._discard(blob, blob_name)
+            elif isinstance(error, ResourceExistsError):
+                stored = self.get({tenant_id}, media_id)
+                if stored is not None:
+                    return stored  # a concurrent put under the same id recorded it first
             raise
+        if adopted is not None and optimization_state == "pending":
+            # The optimiser heard of this blob before it had a record, and let it be: the same
+            # bytes written again (unless it changed since) tell it again, now that it has one.
+            self.replace_in_place(
+                blob_name, data, content_type=content_type, metadata=metadata, etag=adopted.etag
+            )
         return record
+
+    def _discard(self, blob: Any, blob_name: str) -> None:
+        try:
+            blob.delete_blob(delete_snapshots="include")
+        except AzureError:
+            with self._lock:
+                self._orphans.append(blob_name)
 
     def _remove_orphans(self) -> None:
         with self._lock:

@@ -21,7 +21,7 @@ def send(req: func.HttpRequest, app: App) -> func.HttpResponse:
     principal = authenticate(req, app)
     body = req.get_body()
 
-    def produce() -> func.HttpResponse:
+    def produce(seed: str | None) -> func.HttpResponse:
         request = parse_send(
             body,
             max_recipients=app.settings.max_recipients,
@@ -30,7 +30,7 @@ def send(req: func.HttpRequest, app: App) -> func.HttpResponse:
         if request.status_callback is not None:
             check_callback_url(app, request.status_callback)
         tenant_id = sender_tenant(app, principal.tenant_ids, request.from_)
-        accepted = accept(app, tenant_id, request)
+        accepted = accept(app, tenant_id, request, seed or uuid.uuid4().hex)
         headers = {}
         if len(accepted.messages) == 1:
             headers["Location"] = f"/api/v1/messages/{accepted.messages[0].message_id}"

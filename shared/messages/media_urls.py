@@ -37,6 +37,11 @@ class CheckedMedia:
         return {"url": self.url, "contentType": self.content_type, "size": self.size,
                 "mediaId": self.media_id}  # fmt: skip
 
+    @classmethod
+    def from_entity(cls, entity: dict[str, Any]) -> CheckedMedia:
+        return cls(url=entity["url"], content_type=entity["contentType"], size=int(entity["size"]),
+                   media_id=entity.get("mediaId"))  # fmt: skip
+
 
 class MediaUrlRejected(Unprocessable):
     code = "media_url_rejected"

@@ -1,15 +1,26 @@
 """Accepting a send (validate, store one message per recipient, enqueue one job each) and
-delivering one job (hold for pending media, hand to the gateway, retry or fail)."""
+delivering one job (hold for pending media, hand to the gateway, retry or fail).
+
+Both converge when a process dies part-way and the work is run again. A send derives its batch
+and message ids from its Idempotency-Key's claim (`shared.idempotency`), so a retry after a crash at
+any step finds the first run's records and answers with them, never creating a second batch; the
+records cannot instead be written atomically with the key's claim (other table, other partition).
+A delivery job takes over an attempt whose worker died, and hands the message to the gateway
+again under the same Idempotency-Key, so the carrier sees it once (see `Delivery`)."""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+
+from azure.core.exceptions import ResourceExistsError
 
 from shared.app import App
 from shared.errors import Forbidden
@@ -28,6 +39,11 @@ from shared.storage import job_fields
 
 DELIVERY_QUEUE = "deliveries"
 RECORD_GRACE_SECONDS = 120
+# How long a worker may hold a delivery attempt: longer than the gateway's worst case (4 tries of
+# a 3 s connect and 10 s read timeout, plus pauses: under a minute). Azure redelivers a queue
+# message only after its visibility lease (minutes, renewed while the function runs), so a job
+# that finds an attempt still held is rare: it is a duplicate racing a live worker.
+CLAIM_LEASE_SECONDS = 120
 log = logging.getLogger(__name__)
 
 
@@ -48,19 +64,55 @@ def sender_tenant(app: App, tenant_ids: frozenset[str], from_number: str) -> str
     return owner
 
 
-def accept(app: App, tenant_id: str, request: SendRequest) -> Accepted:
+def accept(app: App, tenant_id: str, request: SendRequest, seed: str) -> Accepted:
+    """Store one message per recipient and queue one job each; the ids derive from `seed` (the
+    Idempotency-Key's claim, or a random value without a key), so running this again under the
+    same seed finds the batch an earlier run stored, or finishes what it left undone."""
+    store = MessageStore(app.storage)
+    ids = [str(uuid.uuid5(uuid.UUID(seed), to)) for to in request.to]
+    earlier = store.get(tenant_id, ids[0])
+    if earlier is not None:
+        log.info("batch %s was stored by an earlier run of this request: answering with it", seed)
+        return _stored_batch(earlier, request, ids)
     media = check_media_urls(app, tenant_id, request.media_urls)
+    messages = _messages(tenant_id, request, ids, [m.to_entity() for m in media], seed, now_iso())
+    # Jobs first, records second: the records (at most 100, one tenant, so one atomic entity
+    # group transaction) exist only if the whole acceptance succeeded. A job whose record never
+    # came (the process died, or storage failed and the client got a 503) is dropped by the
+    # worker after a grace period, so an unanswered request leaves neither a message stuck in
+    # `queued` nor one delivered unasked; its retry re-queues the jobs (a job is delivered once
+    # per attempt however often it is queued) and then stores the records.
+    queue = app.storage.queue(DELIVERY_QUEUE)
+    enqueued_at = time.time()
+    jobs = [json.dumps({"tenantId": m.tenant_id, "messageId": m.message_id, "attempt": 1,
+                        "enqueuedAt": enqueued_at}) for m in messages]  # fmt: skip
+    # One queue message per recipient, so a large fan-out spreads across instances.
+    with ThreadPoolExecutor(max_workers=min(8, len(jobs))) as pool:
+        list(pool.map(queue.send_message, jobs))
+    try:
+        store.insert_many(messages)
+    except ResourceExistsError:
+        stored = store.get(tenant_id, ids[0])
+        if stored is None:
+            raise
+        log.info("batch %s was stored by a concurrent run of this request", seed)
+        return _stored_batch(stored, request, ids)
+    return Accepted(messages, media)
+
+
+def _messages(
+    tenant_id: str, request: SendRequest, ids: list[str], media: list[dict[str, Any]],
+    batch: str, created: str,
+) -> list[Message]:  # fmt: skip
     described = segments.describe(request.body)
-    batch = uuid.uuid4().hex
-    created = now_iso()
-    messages = [
+    return [
         Message(
             tenant_id=tenant_id,
-            message_id=str(uuid.uuid4()),
+            message_id=message_id,
             from_number=request.from_,
             to=to,
             body=request.body,
-            media=[m.to_entity() for m in media],
+            media=media,
             status="queued",
             history=[{"status": "queued", "at": created}],
             created_at=created,
@@ -69,21 +121,17 @@ def accept(app: App, tenant_id: str, request: SendRequest) -> Accepted:
             status_callback=request.status_callback,
             batch_id=batch,
         )
-        for to in request.to
+        for message_id, to in zip(ids, request.to, strict=True)
     ]
-    # Jobs first, records second: the records (at most 100, one tenant, so one atomic entity
-    # group transaction) exist only if the whole acceptance succeeded. A job whose record never
-    # came (storage failed in between; the client got a 503) is dropped by the worker, so a
-    # failed request leaves neither a message stuck in `queued` nor one delivered unasked.
-    queue = app.storage.queue(DELIVERY_QUEUE)
-    enqueued_at = time.time()
-    jobs = [json.dumps({"tenantId": m.tenant_id, "messageId": m.message_id, "attempt": 1,
-                        "enqueuedAt": enqueued_at}) for m in messages]  # fmt: skip
-    # One queue message per recipient, so a large fan-out spreads across instances.
-    with ThreadPoolExecutor(max_workers=min(8, len(jobs))) as pool:
-        list(pool.map(queue.send_message, jobs))
-    MessageStore(app.storage).insert_many(messages)
-    return Accepted(messages, media)
+
+
+def _stored_batch(first: Message, request: SendRequest, ids: list[str]) -> Accepted:
+    """The acceptance as its first run made it: the batch was stored in one transaction, so its
+    first record stands for all, and the media as checked then (not again: the answer must not
+    change because an external URL did)."""
+    messages = _messages(first.tenant_id, request, ids, first.media, str(first.batch_id),
+                         first.created_at)  # fmt: skip
+    return Accepted(messages, [CheckedMedia.from_entity(m) for m in first.media])
 
 
 def acceptance_body(accepted: Accepted, body: str) -> dict[str, Any]:
@@ -106,12 +154,22 @@ def acceptance_body(accepted: Accepted, body: str) -> dict[str, Any]:
 
 
 class Delivery:
-    """The queue worker's logic for one delivery job."""
+    """The queue worker's logic for one delivery job.
 
-    def __init__(self, app: App, gateway: CarrierGateway) -> None:
+    A job may run more than once for the same attempt: the queue redelivers it when its worker
+    died, or (rarely) while a slow worker still runs. The attempt's claim decides: resolved or
+    overtaken, the job has nothing to do; held by a live worker (lease not over), it looks again
+    when the lease ends; claimed and never resolved (its worker died between `sending` and the
+    status write), it is taken over and the message handed to the gateway again under the same
+    Idempotency-Key (the message id), so the carrier sends it once and answers as before."""
+
+    def __init__(
+        self, app: App, gateway: CarrierGateway, clock: Callable[[], float] = time.time
+    ) -> None:
         self.app = app
         self.store = MessageStore(app.storage)
         self.gateway = gateway
+        self._now = clock
 
     def handle(self, job: dict[str, Any]) -> None:
         tenant_id, message_id = job["tenantId"], job["messageId"]
@@ -130,11 +188,10 @@ class Delivery:
                 return
             self._requeue({**job, "holds": holds + 1}, self.app.settings.media_hold_seconds)
             return
-        claimed = self.store.claim_attempt(message, attempt)
+        claimed = self._claim(message, attempt, job)
         if claimed is None:
-            return  # delivered, failed, or a duplicate of a job already being handled
-        if message.status == "queued":
-            notify_status(self.app, claimed)
+            return
+        notify_status(self.app, claimed)  # once per status: a repeat after a takeover is a no-op
         media_urls = [str(m["url"]) for m in claimed.media]
         sms = OutboundSms(message_id, tenant_id, claimed.from_number, claimed.to, claimed.body,
                           media_urls)  # fmt: skip
@@ -156,6 +213,32 @@ class Delivery:
             self.app, tenant_id, message_id, final, via=("sent",),
             CarrierMessageId=result.carrier_message_id,
         )  # fmt: skip
+
+    def _claim(self, message: Message, attempt: int, job: dict[str, Any]) -> Message | None:
+        """This job's hold on `attempt`, or None (after saying why) when it has nothing to do."""
+        now, message_id = self._now(), message.message_id
+        if message.status == "sending" and message.attempts == attempt:
+            held = (message.claim_expires or 0.0) - now
+            if held > 0:
+                log.info(
+                    "message %s attempt %d is held by another worker for %.0f s; looking then",
+                    message_id, attempt, held,
+                )  # fmt: skip
+                self._requeue(job, math.ceil(held))
+                return None
+            log.warning(
+                "message %s attempt %d was claimed and never resolved (its worker died); "
+                "handing it to the gateway again under the same Idempotency-Key",
+                message_id, attempt,
+            )  # fmt: skip
+        claimed = self.store.claim_attempt(message, attempt, now=now, lease=CLAIM_LEASE_SECONDS)
+        if claimed is None:
+            log.info(
+                "message %s is %s at attempt %d: the job for attempt %d has nothing to do",
+                message_id, message.status, message.attempts, attempt,
+            )  # fmt: skip
+            notify_status(self.app, message)  # a callback lost in a crash after the status write
+        return claimed
 
     def _pending_media(self, message: Message) -> list[str]:
         ids = [m["mediaId"] for m in message.media if m.get("mediaId")]

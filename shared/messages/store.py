@@ -3,6 +3,11 @@
 Status only moves forward, `queued -> sending -> sent -> delivered | failed`, and every change is
 an etag-conditional update, so duplicate or out-of-order events (a late carrier callback, a
 re-delivered queue message) can never move a message backwards.
+
+A delivery attempt is claimed with a lease (`ClaimExpires`, epoch seconds): while it runs no other
+job may claim the same attempt; once it has run out with the message still `sending`, the worker
+that held it died before the outcome was written, and the next job for that attempt takes it over
+and resolves it (the gateway dedupes the repeated hand-over by its Idempotency-Key).
 """
 
 from __future__ import annotations
@@ -13,7 +18,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.data.tables import TableErrorCode, TableTransactionError
 
 from shared.storage import Storage
 
@@ -46,6 +56,7 @@ class Message:
     carrier_message_id: str | None = None
     status_callback: str | None = None
     batch_id: str | None = None
+    claim_expires: float | None = None
     etag: str = field(default="", compare=False)
 
     @classmethod
@@ -67,6 +78,7 @@ class Message:
             carrier_message_id=e.get("CarrierMessageId"),
             status_callback=e.get("StatusCallback"),
             batch_id=e.get("BatchId"),
+            claim_expires=e.get("ClaimExpires"),
             etag=e.metadata["etag"] if hasattr(e, "metadata") else "",  # plain dicts: no etag
         )
 
@@ -89,6 +101,7 @@ class Message:
             "CarrierMessageId": self.carrier_message_id,
             "StatusCallback": self.status_callback,
             "BatchId": self.batch_id,
+            "ClaimExpires": self.claim_expires,
         }
         return {k: v for k, v in entity.items() if v is not None}
 
@@ -118,10 +131,16 @@ class MessageStore:
         return self._storage.table(TABLE)
 
     def insert_many(self, messages: list[Message]) -> None:
-        """All or nothing: one entity-group transaction (one tenant, at most 100 rows)."""
+        """All or nothing: one entity-group transaction (one tenant, at most 100 rows); none is
+        written, and ResourceExistsError raised, when any of them exists already."""
         if len({m.tenant_id for m in messages}) > 1 or len(messages) > MAX_BATCH:
             raise ValueError(f"one transaction holds at most {MAX_BATCH} rows of one tenant")
-        self._table().submit_transaction([("create", m.to_entity()) for m in messages])
+        try:
+            self._table().submit_transaction([("create", m.to_entity()) for m in messages])
+        except TableTransactionError as error:
+            if getattr(error, "error_code", None) == TableErrorCode.ENTITY_ALREADY_EXISTS:
+                raise ResourceExistsError(error.message) from error
+            raise
 
     def get(self, tenant_id: str, message_id: str) -> Message | None:
         try:
@@ -136,12 +155,18 @@ class MessageStore:
                 return message
         return None
 
-    def claim_attempt(self, message: Message, attempt: int) -> Message | None:
-        """Move to `sending` for delivery attempt `attempt` (1-based). Only the first worker to
-        claim an attempt wins; a duplicate queue message for the same attempt gets None."""
-        if message.status in TERMINAL or message.status == "sent" or message.attempts >= attempt:
+    def claim_attempt(
+        self, message: Message, attempt: int, *, now: float, lease: float
+    ) -> Message | None:
+        """Move to `sending` for delivery attempt `attempt` (1-based), held until `now + lease`.
+        Only one worker at a time holds an attempt: a duplicate queue message gets None while the
+        attempt is held, resolved or overtaken; an attempt whose lease ran out unresolved is taken
+        over."""
+        if message.status in TERMINAL or message.status == "sent" or message.attempts > attempt:
             return None
-        changes: dict[str, Any] = {"Attempts": attempt}
+        if message.attempts == attempt and (message.claim_expires or 0.0) > now:
+            return None
+        changes: dict[str, Any] = {"Attempts": attempt, "ClaimExpires": now + lease}
         if message.status == "queued":
             changes.update(self._status_change(message, "sending"))
         try:

@@ -1,12 +1,16 @@
 """POST /api/v1/messages through `send_message.main`: validation, media checks, acceptance."""
 
 import json
+import threading
+import uuid
 from typing import Any
 
 import pytest
 
 import send_message
 from shared.app import App
+from shared.messages.request import parse_send
+from shared.messages.service import accept, acceptance_body
 from shared.messages.store import MessageStore
 from tests import samples
 from tests.conftest import TenantAccount, http_request
@@ -168,3 +172,35 @@ def test_idempotent_retry_returns_the_same_messages(app: App, account: TenantAcc
     assert len(rows) == 2
     changed = send(account, {**body, "body": "different"}, {"Idempotency-Key": "send-1"})
     assert changed.status_code == 422
+
+
+def test_two_runs_of_one_send_racing_store_one_batch_and_answer_alike(
+    app: App, account: TenantAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = parse_send(
+        json.dumps(message_body(account, to=["+15550003333", "+15550004444"])).encode(),
+        max_recipients=app.settings.max_recipients,
+        max_body=app.settings.max_body_characters,
+    )
+    seed = uuid.uuid4().hex
+    first = accept(app, account.tenant_id, request, seed)
+    # The second run looked before the first stored its batch, and meets it at the insert.
+    real_get, this_run = MessageStore.get, threading.get_ident()
+    looked = []
+
+    def first_look_misses(self: MessageStore, tenant_id: str, message_id: str) -> Any:
+        if threading.get_ident() != this_run:  # a queue worker of the local host, if running
+            return real_get(self, tenant_id, message_id)
+        looked.append(message_id)
+        return None if len(looked) == 1 else real_get(self, tenant_id, message_id)
+
+    monkeypatch.setattr(MessageStore, "get", first_look_misses)
+    second = accept(app, account.tenant_id, request, seed)
+    assert len(looked) == 2  # the race was run: missed, then found after the insert failed
+    assert acceptance_body(second, request.body) == acceptance_body(first, request.body)
+    rows = list(
+        app.storage.table("messages").query_entities(
+            "PartitionKey eq @t", parameters={"t": account.tenant_id}
+        )
+    )
+    assert sorted(r["RowKey"] for r in rows) == sorted(m.message_id for m in first.messages)

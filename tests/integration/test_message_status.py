@@ -41,21 +41,43 @@ def test_a_failed_message_stays_failed_with_its_reason(app: App, account: Tenant
     assert final is not None and final.failure_reason == "carrier_rejected_400"
 
 
+NOW, LEASE = 10_000.0, 120.0
+
+
 def test_only_one_worker_claims_an_attempt(app: App, account: TenantAccount) -> None:
     store = MessageStore(app.storage)
     message = queued(app, account)
-    first = store.claim_attempt(message, 1)
+    first = store.claim_attempt(message, 1, now=NOW, lease=LEASE)
     assert first is not None and first.status == "sending" and first.attempts == 1
-    assert store.claim_attempt(message, 1) is None  # stale etag: a concurrent duplicate
-    assert store.claim_attempt(first, 1) is None  # fresh copy: the attempt is already taken
-    second = store.claim_attempt(first, 2)
+    assert first.claim_expires == NOW + LEASE
+    # stale etag: a concurrent duplicate
+    assert store.claim_attempt(message, 1, now=NOW, lease=LEASE) is None
+    # fresh copy: the attempt is held
+    assert store.claim_attempt(first, 1, now=NOW + LEASE - 1, lease=LEASE) is None
+    second = store.claim_attempt(first, 2, now=NOW, lease=LEASE)
     assert second is not None and second.status == "sending" and second.attempts == 2
+    assert store.claim_attempt(second, 1, now=NOW + 10 * LEASE, lease=LEASE) is None  # overtaken
+
+
+def test_an_attempt_left_unresolved_past_its_lease_is_taken_over_once(
+    app: App, account: TenantAccount
+) -> None:
+    store = MessageStore(app.storage)
+    claimed = store.claim_attempt(queued(app, account), 1, now=NOW, lease=LEASE)
+    assert claimed is not None
+    later = NOW + LEASE + 1
+    taken = store.claim_attempt(claimed, 1, now=later, lease=LEASE)
+    assert taken is not None and taken.attempts == 1 and taken.claim_expires == later + LEASE
+    assert [h["status"] for h in taken.history] == ["queued", "sending"]
+    assert store.claim_attempt(claimed, 1, now=later, lease=LEASE) is None  # lost the race
 
 
 def test_a_sent_message_is_not_sent_again(app: App, account: TenantAccount) -> None:
     store = MessageStore(app.storage)
     message = queued(app, account)
-    claimed = store.claim_attempt(message, 1)
+    claimed = store.claim_attempt(message, 1, now=NOW, lease=LEASE)
     assert claimed is not None
     sent = store.transition(account.tenant_id, message.message_id, "sent")
-    assert sent is not None and store.claim_attempt(sent, 2) is None
+    assert sent is not None
+    assert store.claim_attempt(sent, 1, now=NOW + 10 * LEASE, lease=LEASE) is None
+    assert store.claim_attempt(sent, 2, now=NOW, lease=LEASE) is None
