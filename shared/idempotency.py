@@ -39,6 +39,7 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableClient, UpdateMode
 
+from shared.clock import rfc3339
 from shared.errors import ServiceError, Unprocessable, ValidationFailed
 from shared.storage import Storage
 
@@ -86,7 +87,7 @@ class Idempotency:
             "RowKey": hashlib.sha256(_valid_key(key).encode()).hexdigest(),
             "Fingerprint": hashlib.sha256(body).hexdigest(),
             "State": "in_progress",
-            "CreatedAt": self._now().isoformat(),
+            "CreatedAt": rfc3339(self._now()),
         }
         current, etag = self._claim(table, claim)
         if current["Fingerprint"] != claim["Fingerprint"]:

@@ -12,21 +12,17 @@ import json
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
+from shared.clock import now_iso
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.passwords import hash_password
 from shared.phone import parse_e164
 from shared.storage import Storage
 
 TENANTS, USERS, NUMBERS, TENANT_NUMBERS = "tenants", "users", "numbers", "tenantnumbers"
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def new_webhook_secret() -> str:

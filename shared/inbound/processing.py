@@ -20,6 +20,7 @@ from azure.core.exceptions import ResourceModifiedError
 from azure.data.tables import UpdateMode
 
 from shared.app import App
+from shared.clock import now_iso
 from shared.errors import ServiceError
 from shared.inbound.event import CarrierAttachment
 from shared.inbound.pending import clear_pending
@@ -30,7 +31,6 @@ from shared.inbound.records import (
     PROCESSED,
     InboundRecord,
     get_record,
-    now_iso,
 )
 from shared.media.filenames import sanitise
 from shared.media.heif import heif_to_jpeg

@@ -14,6 +14,7 @@ from typing import Any
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 
 from shared.app import App
+from shared.clock import now_iso
 from shared.inbound.event import CarrierEvent, decode_event, encode_event
 from shared.inbound.pending import clear_pending, mark_pending
 
@@ -25,10 +26,6 @@ _NAMESPACE = uuid.UUID("0b8f5a8e-2d0c-4a43-9a4b-0d6a3c1e7f21")
 
 def message_id_for(carrier_message_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, carrier_message_id))
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ import json
 import logging
 import re
 from contextlib import suppress
-from datetime import UTC, datetime
 from typing import Any
 
 import azure.functions as func
@@ -24,6 +23,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from PIL import Image
 
 from shared.app import App
+from shared.clock import now_iso
 from shared.media.store import BlobVersion, MediaRecord, MediaStore
 from shared.media.types import SUPPORTED
 from shared.optimize import Result, optimize
@@ -146,7 +146,7 @@ def _outcome(result: Result) -> dict[str, Any]:
         "height": result.height,
         "durationSeconds": round(result.duration_s, 3) if result.duration_s is not None else None,
         "elapsedMs": round(result.elapsed_ms),
-        "optimizedAt": datetime.now(UTC).isoformat(),
+        "optimizedAt": now_iso(),
     }
     return {k: v for k, v in outcome.items() if v is not None}
 

@@ -27,6 +27,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import ContentSettings, generate_blob_sas
 
+from shared.clock import now_iso
 from shared.errors import NotConfigured
 from shared.media.policies import StoredPolicy, add_policy, delete_policy, list_policies
 from shared.settings import Settings
@@ -232,7 +233,7 @@ class MediaStore:
             sha256=digest,
             blob_name=blob_name,
             uri=self.sign(blob_name),
-            created_at=datetime.now(UTC).isoformat(),
+            created_at=now_iso(),
             optimization_state=optimization_state,
             converted_from=converted_from,
             source=source,

@@ -23,6 +23,7 @@ from typing import Any
 from azure.core.exceptions import ResourceExistsError
 
 from shared.app import App
+from shared.clock import now_iso
 from shared.errors import Forbidden
 from shared.messages import segments
 from shared.messages.gateway import (
@@ -34,7 +35,7 @@ from shared.messages.gateway import (
 from shared.messages.media_urls import CheckedMedia, check_media_urls
 from shared.messages.request import SendRequest
 from shared.messages.status import advance, notify_status
-from shared.messages.store import Message, MessageStore, now_iso
+from shared.messages.store import Message, MessageStore
 from shared.storage import job_fields
 
 DELIVERY_QUEUE = "deliveries"

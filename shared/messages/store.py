@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
@@ -25,6 +24,7 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableErrorCode, TableTransactionError
 
+from shared.clock import now_iso
 from shared.storage import Storage
 
 TABLE = "messages"
@@ -32,10 +32,6 @@ RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "failed": 3}
 TERMINAL = frozenset({"delivered", "failed"})
 _CONFLICT_RETRIES = 5
 MAX_BATCH = 100  # Table Storage's limit for one entity-group transaction
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,13 @@ from azure.core import MatchConditions
 from azure.data.tables import UpdateMode
 
 from shared.app import App
+from shared.clock import now_iso
 from shared.errors import NotFound
 from shared.webhooks.deliveries import (
     DEAD_LETTERS,
     DELIVERIES,
     State,
     delivery_view,
-    now_iso,
     queue_try,
     retry_now,
 )

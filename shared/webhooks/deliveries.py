@@ -27,6 +27,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, UpdateMode
 
 from shared.app import App
+from shared.clock import now_iso, rfc3339
 from shared.errors import Conflict, NotFound
 from shared.outbound import OutboundRefused, Reason
 from shared.storage import job_fields
@@ -124,10 +125,6 @@ class _Outcome:
     status: int | None = None
     error: str | None = None
     reason: str | None = None
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def webhook_id_for(key: str) -> str:
@@ -358,7 +355,7 @@ def _record(
             # redelivered current message retakes the stale claim, so no try is lost.
             queue_try(app, tenant_id, webhook_id, ticket, attempt + 1, delay)
             next_at = datetime.now(UTC) + timedelta(seconds=delay)
-            update.update(Ticket=ticket, NextAttemptAt=next_at.isoformat(timespec="seconds"))
+            update.update(Ticket=ticket, NextAttemptAt=rfc3339(next_at))
     if state == State.DEAD:
         _dead_letter(app, row, reason or "failed", history)
     if state == State.DELIVERED:
