@@ -18,7 +18,7 @@ from shared import auth as auth_module
 from shared.app import App, install
 from shared.auth import Authenticator, client_address
 from shared.errors import LoginThrottled, StorageUnavailable, Unauthorized
-from shared.login_throttle import LoginThrottle, ThrottleTable
+from shared.login_throttle import LoginThrottle, ThrottleRecords, ThrottleRow, ThrottleTable
 from shared.settings import Settings
 from shared.storage import Storage
 from tests.conftest import FakeClock, TenantAccount, http_request, make_account
@@ -285,3 +285,34 @@ def test_a_storage_outage_fails_closed_with_503_and_checks_no_password(
         install(app)
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
     assert json.loads(response.get_body())["code"] == "storage_unavailable"
+
+
+def test_a_failure_that_loses_a_write_race_is_counted_after_reading_again(
+    records: ThrottleTable, clock: FakeClock
+) -> None:
+    """Another instance records a failure between this one's read and write: the etag condition
+    fails (412), this one reads again, and both failures count."""
+
+    def throttle(rows: ThrottleRecords) -> LoginThrottle:
+        return LoginThrottle(rows, per_user_address=3, per_address=50, per_user=50, clock=clock)
+
+    email, client = f"victim-{uuid.uuid4().hex[:8]}@example.com", "203.0.113.10"
+    other = throttle(records)
+
+    class OvertakenOnce:
+        overtaken = False
+
+        def read(self, key: str) -> ThrottleRow:
+            return records.read(key)
+
+        def write(self, key: str, row: ThrottleRow) -> bool:
+            if not self.overtaken:
+                self.overtaken = True
+                other.failed(other.check(email, client))
+            return records.write(key, row)
+
+    this = throttle(OvertakenOnce())
+    this.failed(this.check(email, client))
+    other.failed(other.check(email, client))  # the third failure
+    with pytest.raises(LoginThrottled):
+        this.check(email, client)
