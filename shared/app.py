@@ -10,8 +10,9 @@ import os
 import threading
 from dataclasses import dataclass
 
-from shared.auth import Authenticator, LoginThrottle
+from shared.auth import Authenticator
 from shared.idempotency import Idempotency
+from shared.login_throttle import LoginThrottle, ThrottleTable
 from shared.media.store import MediaStore
 from shared.messages.gateway import CarrierGateway, gateway_from_settings
 from shared.outbound import AddressPolicy, OutboundClient
@@ -37,14 +38,13 @@ class App:
         storage = Storage.from_settings(settings)
         directory = TenantDirectory(storage)
         throttle = LoginThrottle(
+            ThrottleTable(storage),
             per_user_address=settings.login_failures_per_user_address,
             per_address=settings.login_failures_per_address,
             per_user=settings.login_failures_per_user,
             window_seconds=settings.login_throttle_window_seconds,
         )
-        auth = Authenticator(
-            directory, cache_seconds=settings.auth_cache_seconds, throttle=throttle
-        )
+        auth = Authenticator(directory, throttle, cache_seconds=settings.auth_cache_seconds)
         emulator = (storage.blob_origin,) if storage.is_emulator else ()
         if settings.outbound_allow_loopback:
             policy = AddressPolicy.local_development(*emulator)

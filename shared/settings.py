@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     max_concurrent_requests: int = Field(default=100, ge=1)
 
     auth_cache_seconds: float = Field(default=300.0, ge=0)
-    # Failed-login throttling (per process): failures allowed per window, by key.
+    # Failed-login throttling (shared by all instances): failures allowed per window, by key.
     login_failures_per_user_address: int = Field(default=10, ge=1)
     login_failures_per_address: int = Field(default=50, ge=1)
     login_failures_per_user: int = Field(default=100, ge=1)

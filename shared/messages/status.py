@@ -22,10 +22,9 @@ _CARRIER_STATUSES = {"sent", "delivered", "failed"}
 
 def notify_status(app: App, message: Message | None) -> None:
     """Queue a signed webhook for this status, once per (message, status), if one was asked for.
-    The tenant's webhook secrets sign it, as they sign inbound messages."""
+    The tenant's webhook secrets sign it, as they sign inbound messages, read at each try."""
     if message is None or not message.status_callback:
         return
-    tenant = app.directory.get_tenant(message.tenant_id)
     payload: dict[str, Any] = {
         "messageId": message.message_id,
         "from": message.from_number,
@@ -35,10 +34,7 @@ def notify_status(app: App, message: Message | None) -> None:
     }
     if message.failure_reason:
         payload["failureReason"] = message.failure_reason
-    target = WebhookTarget(
-        message.tenant_id, url=message.status_callback,
-        secrets=tenant.webhook_secrets if tenant else (),
-    )  # fmt: skip
+    target = WebhookTarget(message.tenant_id, url=message.status_callback)
     enqueue_webhook(
         app, target, STATUS_EVENT, payload, idempotency_key=f"{message.message_id}:{message.status}"
     )

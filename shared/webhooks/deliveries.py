@@ -7,6 +7,10 @@ queues the next try with a visibility delay from the schedule (with jitter), und
 After the last try, or a permanent failure (410, an address the SSRF guard refuses), the delivery
 is dead-lettered (`shared.webhooks.dead_letters`). The `webhook-id` is the same on every try; the
 timestamp and signatures are made fresh for each, as Standard Webhooks expects.
+
+A row holds no secret: every try is signed with the tenant's signing secrets as they are at that
+moment, so a rotation (and `--drop-previous`) reaches retries already queued. Rows written before
+this rule may still carry a `Secrets` copy; it is never read.
 """
 
 from __future__ import annotations
@@ -71,13 +75,12 @@ class DeliveryBusy(RuntimeError):
 
 @dataclass(frozen=True)
 class WebhookTarget:
-    """Where a webhook goes. By default the tenant's endpoint and secrets, read afresh at every
-    try (so URL changes, rotations and disabling apply to queued retries); `url` and `secrets`
-    pin them instead (e.g. a per-message status callback)."""
+    """Where a webhook goes: by default the tenant's endpoint, read afresh at every try (so URL
+    changes and disabling apply to queued retries); `url` pins the endpoint instead (a
+    per-message status callback). Either way the tenant's current secrets sign every try."""
 
     tenant_id: str
     url: str | None = None
-    secrets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,7 +161,6 @@ def enqueue_webhook(
         "EventType": event_type,
         "Payload": body,
         "Url": target.url or "",
-        "Secrets": json.dumps(list(target.secrets)) if target.secrets else "",
         "State": State.SKIPPED if no_endpoint else State.PENDING,
         "Reason": "no_endpoint" if no_endpoint else "",
         "Ticket": secrets.token_hex(8),
@@ -293,7 +295,6 @@ def _claim_is_stale(app: App, row: Mapping[str, Any]) -> bool:
 
 def _attempt(app: App, row: Mapping[str, Any], webhook_id: str) -> _Outcome:
     url = str(row.get("Url") or "")
-    pinned = json.loads(str(row.get("Secrets") or "[]"))
     tenant = app.directory.get_tenant(str(row["PartitionKey"]))
     if not url:
         if tenant is None or not tenant.webhook_url:
@@ -303,7 +304,7 @@ def _attempt(app: App, row: Mapping[str, Any], webhook_id: str) -> _Outcome:
                 State.DEAD, error="the endpoint is disabled", reason="endpoint_disabled"
             )
         url = tenant.webhook_url
-    signing = tuple(pinned) or (tenant.webhook_secrets if tenant else ())
+    signing = tenant.webhook_secrets if tenant else ()
     if not signing:
         return _Outcome(State.DEAD, error="no signing secret", reason="no_signing_secret")
     body = str(row["Payload"])

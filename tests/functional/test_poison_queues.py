@@ -58,9 +58,11 @@ def test_a_poisoned_webhook_try_is_dead_lettered_and_listed(
     app: App, account: TenantAccount
 ) -> None:
     delivery = enqueue_webhook(
-        app, WebhookTarget(account.tenant_id, url="https://example.com/hook", secrets=("whsec_" + "A" * 32,)),
-        "message.status", {"messageId": "m"},
-    )  # fmt: skip
+        app,
+        WebhookTarget(account.tenant_id, url="https://example.com/hook"),
+        "message.status",
+        {"messageId": "m"},
+    )
     webhooks_poison.main(
         poisoned(
             {

@@ -12,8 +12,10 @@ from azure.functions.queue import QueueMessage
 import deliver_webhook
 from shared import admin
 from shared.app import App
+from shared.messages.status import notify_status
+from shared.messages.store import Message
 from shared.settings import Settings
-from shared.webhooks.deliveries import WebhookTarget, enqueue_webhook, get_delivery
+from shared.webhooks.deliveries import DELIVERIES, WebhookTarget, enqueue_webhook, get_delivery
 from tests.conftest import TenantAccount, app_with, unique_number
 from tests.webhook_peers import Receiver, receiving
 
@@ -143,3 +145,62 @@ def test_redeliver_refuses_a_delivered_webhook(
         run_visible_tries(hooks_app)
     assert admin.main(["webhook-redeliver", hook.webhook_id], app=hooks_app) == 1
     assert "not waiting for a retry" in capsys.readouterr().err
+
+
+def sent_message(account: TenantAccount, status_callback: str) -> Message:
+    return Message(
+        tenant_id=account.tenant_id, message_id=uuid.uuid4().hex, from_number=account.number,
+        to="+15559876543", body="Hello", media=[], status="sent",
+        history=[{"status": "sent", "at": "2025-01-01T00:00:00.000Z"}],
+        created_at="2025-01-01T00:00:00.000Z", segments=1, encoding="GSM-7",
+        status_callback=status_callback,
+    )  # fmt: skip
+
+
+def test_rotating_with_drop_previous_reaches_a_queued_status_callback_retry(
+    hooks_app: App, account: TenantAccount, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = hooks_app.directory.require_tenant(account.tenant_id).webhook_secrets[0]
+    with receiving(Receiver(secret=old, statuses=[500])) as receiver:
+        notify_status(hooks_app, sent_message(account, receiver.url))
+        assert run_visible_tries(hooks_app) == 1  # verified with the old secret, answered 500
+        code, rotated = run(
+            hooks_app, capsys, "webhook-rotate-secret", account.tenant_id, "--drop-previous"
+        )
+        assert code == 0 and rotated["webhookSecrets"] != [old]  # type: ignore[index]
+        [new] = rotated["webhookSecrets"]  # type: ignore[index]
+        receiver.secret = new  # from now on the receiver holds the new secret only
+        webhook_id = receiver.received[0].headers["webhook-id"]
+        code, _ = run(
+            hooks_app, capsys, "webhook-redeliver", webhook_id, "--tenant", account.tenant_id
+        )
+        assert code == 0 and run_visible_tries(hooks_app) == 1  # the queued retry, now
+    first, retry = receiver.received
+    assert first.error is None and retry.error is None
+    assert len(retry.headers["webhook-signature"].split()) == 1  # no signature by the old secret
+    delivered = get_delivery(hooks_app, account.tenant_id, webhook_id)
+    assert delivered is not None and delivered.state == "delivered"
+    row = hooks_app.storage.table(DELIVERIES).get_entity(account.tenant_id, webhook_id)
+    assert not {old, new} & {str(v) for v in row.values()}
+    assert "Secrets" not in row
+
+
+def test_a_secret_copied_into_an_old_delivery_row_is_ignored(
+    hooks_app: App, account: TenantAccount
+) -> None:
+    """Rows written before deliveries stopped copying secrets may hold a `Secrets` field; the
+    tenant's current secrets sign the try all the same."""
+    dropped = hooks_app.directory.require_tenant(account.tenant_id).webhook_secrets[0]
+    with receiving(Receiver(secret="")) as receiver:
+        hook = enqueue_webhook(
+            hooks_app, WebhookTarget(account.tenant_id, url=receiver.url), "message.status", {}
+        )
+        hooks_app.storage.table(DELIVERIES).update_entity(
+            {"PartitionKey": account.tenant_id, "RowKey": hook.webhook_id,
+             "Secrets": json.dumps([dropped])}
+        )  # fmt: skip
+        tenant = hooks_app.directory.rotate_webhook_secret(account.tenant_id, keep_previous=False)
+        receiver.secret = tenant.webhook_secrets[0]
+        assert run_visible_tries(hooks_app) == 1
+    [received] = receiver.verified
+    assert len(received.headers["webhook-signature"].split()) == 1

@@ -24,7 +24,7 @@ def verifications(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
 
 
 def test_valid_credentials_give_the_users_tenants(app: App, account: TenantAccount) -> None:
-    principal = Authenticator(app.directory).authenticate(account.authorization)
+    principal = Authenticator(app.directory, app.auth.throttle).authenticate(account.authorization)
     assert principal.tenant_ids == {account.tenant_id}
     principal.require_tenant(account.tenant_id)
     with pytest.raises(Forbidden):
@@ -34,7 +34,7 @@ def test_valid_credentials_give_the_users_tenants(app: App, account: TenantAccou
 def test_wrong_password_and_unknown_user_both_pay_one_full_verification(
     app: App, account: TenantAccount, verifications: list[str | None]
 ) -> None:
-    authenticator = Authenticator(app.directory)
+    authenticator = Authenticator(app.directory, app.auth.throttle)
     wrong = TenantAccount(account.tenant_id, account.email, "wrong password", account.number)
     unknown = TenantAccount(
         account.tenant_id, "nobody@example.com", account.password, account.number
@@ -50,7 +50,7 @@ def test_successful_verification_is_cached_until_it_expires(
     app: App, account: TenantAccount, verifications: list[str | None]
 ) -> None:
     clock = FakeClock()
-    authenticator = Authenticator(app.directory, cache_seconds=60, clock=clock)
+    authenticator = Authenticator(app.directory, app.auth.throttle, cache_seconds=60, clock=clock)
     for _ in range(3):
         authenticator.authenticate(account.authorization)
     assert len(verifications) == 1
@@ -62,7 +62,7 @@ def test_successful_verification_is_cached_until_it_expires(
 def test_a_cached_login_never_admits_a_wrong_password(
     app: App, account: TenantAccount, verifications: list[str | None]
 ) -> None:
-    authenticator = Authenticator(app.directory)
+    authenticator = Authenticator(app.directory, app.auth.throttle)
     authenticator.authenticate(account.authorization)
     wrong = TenantAccount(account.tenant_id, account.email, account.password + "x", account.number)
     with pytest.raises(Unauthorized):
@@ -72,7 +72,7 @@ def test_a_cached_login_never_admits_a_wrong_password(
 def test_changing_the_password_invalidates_the_cache(
     app: App, account: TenantAccount, verifications: list[str | None]
 ) -> None:
-    authenticator = Authenticator(app.directory)
+    authenticator = Authenticator(app.directory, app.auth.throttle)
     authenticator.authenticate(account.authorization)
     app.directory.set_password(account.email, "a brand new password")
     with pytest.raises(Unauthorized):

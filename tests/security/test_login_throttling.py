@@ -1,10 +1,12 @@
-"""Failed-login throttling (shared.auth.LoginThrottle): per (user, address), per address and a
+"""Failed-login throttling (shared.login_throttle): per (user, address), per address and a
 looser per user limit that addresses the user logged in from are exempt from; 429 with
-Retry-After; every limit drains by itself."""
+Retry-After; every limit drains by itself; one budget for all instances, kept in Table Storage."""
 
 from __future__ import annotations
 
 import base64
+import json
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -12,11 +14,16 @@ import pytest
 import requests
 
 import get_message
+from shared import auth as auth_module
 from shared.app import App, install
-from shared.auth import Authenticator, LoginThrottle, client_address
-from shared.errors import LoginThrottled, Unauthorized
+from shared.auth import Authenticator, client_address
+from shared.errors import LoginThrottled, StorageUnavailable, Unauthorized
+from shared.login_throttle import LoginThrottle, ThrottleRecords, ThrottleRow, ThrottleTable
+from shared.settings import Settings
+from shared.storage import Storage
 from tests.conftest import FakeClock, TenantAccount, http_request, make_account
 from tests.security.conftest import expect
+from tools import azurite
 
 
 def header(email: str, password: str) -> str:
@@ -29,11 +36,31 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def auth(app: App, clock: FakeClock) -> Authenticator:
+def verifications(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """Records each full (argon2) verification the authenticator performs."""
+    calls: list[str | None] = []
+    real = auth_module.verify_password
+
+    def counting(stored: str | None, password: str) -> bool:
+        calls.append(stored)
+        return real(stored, password)
+
+    monkeypatch.setattr(auth_module, "verify_password", counting)
+    return calls
+
+
+@pytest.fixture
+def records(app: App) -> ThrottleTable:
+    """A table of its own, so addresses reused between tests start with empty buckets."""
+    return ThrottleTable(app.storage, f"throttle{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def auth(app: App, clock: FakeClock, records: ThrottleTable) -> Authenticator:
     throttle = LoginThrottle(
-        per_user_address=3, per_address=5, per_user=8, window_seconds=60, clock=clock
+        records, per_user_address=3, per_address=5, per_user=8, window_seconds=60, clock=clock
     )
-    return Authenticator(app.directory, cache_seconds=0, clock=clock, throttle=throttle)
+    return Authenticator(app.directory, throttle, cache_seconds=0, clock=clock)
 
 
 def fail(auth: Authenticator, email: str, client: str | None, times: int) -> None:
@@ -157,9 +184,10 @@ def test_forged_forwarded_hops_cannot_reset_the_throttle(
 @pytest.fixture
 def throttled_host(app: App, base_url: str) -> Iterator[App]:
     test_app = App.build(app.settings)
+    records = ThrottleTable(test_app.storage, f"throttle{uuid.uuid4().hex[:12]}")
     test_app.auth = Authenticator(
         test_app.directory,
-        throttle=LoginThrottle(per_user_address=2, per_address=50, per_user=50),
+        LoginThrottle(records, per_user_address=2, per_address=50, per_user=50),
     )
     install(test_app)
     yield test_app
@@ -201,3 +229,92 @@ def test_forged_forwarded_hops_through_a_function_still_meet_the_throttle(
 
     assert [get("wrong", f"198.51.100.{i}") for i in range(2)] == [401, 401]
     assert get(account.password, "198.51.100.200") == 429
+
+
+def test_two_instances_share_one_budget(app: App, account: TenantAccount) -> None:
+    """Two Apps on the same storage are two Azure instances: guesses spread over both meet the
+    one limit, where each used to allow it on its own."""
+    settings = Settings.model_validate(
+        {**app.settings.model_dump(), "login_failures_per_user_address": 4}
+    )
+    first, second = App.build(settings), App.build(settings)
+    client = f"198.18.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+    for instance in (first, second, first, second):
+        with pytest.raises(Unauthorized):
+            instance.auth.authenticate(header(account.email, "wrong password"), client)
+    for instance in (first, second):
+        with pytest.raises(LoginThrottled):
+            instance.auth.authenticate(account.authorization, client)
+
+
+def test_emails_that_are_not_table_keys_are_throttled_too(auth: Authenticator) -> None:
+    """Anything may arrive as a Basic user name; the rows are keyed by a hash of it."""
+    odd = "a/b\\c#d?e\u0001 f@example.com"
+    fail(auth, odd, "203.0.113.8", 3)
+    with pytest.raises(LoginThrottled):
+        auth.authenticate(header(odd, "x"), "203.0.113.8")
+
+
+@pytest.fixture
+def unreachable_throttle(app: App) -> LoginThrottle:
+    ports = (azurite.free_port(), azurite.free_port(), azurite.free_port())
+    nowhere = Settings(media_storage_connection_string=azurite.connection_string(*ports))
+    return LoginThrottle(ThrottleTable(Storage.from_settings(nowhere)))
+
+
+def test_a_storage_outage_fails_closed_with_503_and_checks_no_password(
+    app: App, account: TenantAccount, unreachable_throttle: LoginThrottle,
+    verifications: list[str | None],
+) -> None:  # fmt: skip
+    """Without the throttle's state nobody gets in and no guess is evaluated: right and wrong
+    passwords alike answer 503 Retry-After, as any storage outage does."""
+    auth = Authenticator(app.directory, unreachable_throttle)
+    for password in (account.password, "wrong password"):
+        with pytest.raises(StorageUnavailable):
+            auth.authenticate(header(account.email, password), "203.0.113.9")
+    assert verifications == []
+    test_app = App.build(app.settings)
+    test_app.auth = auth
+    install(test_app)
+    try:
+        request = http_request(
+            "GET", f"/api/v1/messages/{'0' * 32}", route_params={"messageId": "0" * 32},
+            headers={"Authorization": header(account.email, "wrong password"),
+                     "X-Forwarded-For": "203.0.113.9"},
+        )  # fmt: skip
+        response = get_message.main(request, None)  # type: ignore[arg-type]
+    finally:
+        install(app)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert json.loads(response.get_body())["code"] == "storage_unavailable"
+
+
+def test_a_failure_that_loses_a_write_race_is_counted_after_reading_again(
+    records: ThrottleTable, clock: FakeClock
+) -> None:
+    """Another instance records a failure between this one's read and write: the etag condition
+    fails (412), this one reads again, and both failures count."""
+
+    def throttle(rows: ThrottleRecords) -> LoginThrottle:
+        return LoginThrottle(rows, per_user_address=3, per_address=50, per_user=50, clock=clock)
+
+    email, client = f"victim-{uuid.uuid4().hex[:8]}@example.com", "203.0.113.10"
+    other = throttle(records)
+
+    class OvertakenOnce:
+        overtaken = False
+
+        def read(self, key: str) -> ThrottleRow:
+            return records.read(key)
+
+        def write(self, key: str, row: ThrottleRow) -> bool:
+            if not self.overtaken:
+                self.overtaken = True
+                other.failed(other.check(email, client))
+            return records.write(key, row)
+
+    this = throttle(OvertakenOnce())
+    this.failed(this.check(email, client))
+    other.failed(other.check(email, client))  # the third failure
+    with pytest.raises(LoginThrottled):
+        this.check(email, client)
