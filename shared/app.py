@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from shared.auth import Authenticator
 from shared.idempotency import Idempotency
 from shared.login_throttle import LoginThrottle, ThrottleTable
+from shared.media.ingest import Ingest
 from shared.media.store import MediaStore
 from shared.messages.gateway import CarrierGateway, gateway_from_settings
 from shared.outbound import AddressPolicy, OutboundClient
@@ -32,6 +33,7 @@ class App:
     idempotency: Idempotency
     outbound: OutboundClient
     gateway: CarrierGateway
+    ingest: Ingest
 
     @classmethod
     def build(cls, settings: Settings) -> App:
@@ -51,15 +53,17 @@ class App:
         else:
             policy = AddressPolicy(plain_http_origins=emulator)
         outbound = OutboundClient(policy)
+        media = MediaStore(storage, settings)
         return cls(
             settings,
             storage,
             directory,
             auth,
-            MediaStore(storage, settings),
+            media,
             Idempotency(storage),
             outbound,
             gateway_from_settings(settings, storage),
+            Ingest(media, settings),
         )
 
 

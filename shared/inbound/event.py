@@ -1,17 +1,18 @@
-"""The carrier's inbound message event, validated at the edge (msgspec) before anything is stored.
+"""The carrier's inbound message event, validated at the edge (`shared.json_body`) before anything
+is stored.
 
 Carrier contract in docs/webhooks.md; a sample lives in tests/events/inbound_mms.json.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 
-from shared.errors import BadRequest, ValidationFailed
+from shared import json_body
+from shared.errors import ValidationFailed
 from shared.phone import parse_e164
 
 MAX_EVENT_BYTES = 64 * 1024
@@ -41,36 +42,11 @@ class CarrierEvent(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
 
 
 _DECODER = msgspec.json.Decoder(CarrierEvent)
-_PATH = re.compile(r"at `\$\.?([^`]*)`")
-_MISSING = re.compile(r"missing required field `([^`]+)`")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    if len(keys) != len(set(keys)):
-        raise BadRequest("Duplicate JSON key in the event.", code="duplicate_key")
-    return dict(pairs)
 
 
 def parse_event(body: bytes) -> CarrierEvent:
     """The event with `to` (and an E.164 `from`) in canonical form; 400 naming the bad field."""
-    try:
-        event = _DECODER.decode(body)
-    except msgspec.ValidationError as exc:
-        where = _PATH.search(str(exc))
-        field = where.group(1) if where else ""
-        missing = _MISSING.search(str(exc))
-        if missing:
-            field = f"{field}.{missing.group(1)}" if field else missing.group(1)
-        field = field or "body"
-        message = str(exc).split(" - at ", 1)[0]
-        raise ValidationFailed(
-            f"{field}: {message}", [{"field": field, "message": message}]
-        ) from None
-    except (msgspec.DecodeError, RecursionError):  # msgspec's answer to deep nesting
-        raise BadRequest("Request body is not valid JSON.", code="malformed_json") from None
-    # msgspec keeps the last of duplicate keys, other parsers the first: refuse the ambiguity.
-    json.loads(body, object_pairs_hook=_no_duplicates)
+    event = json_body.decode(body, _DECODER)
     to = parse_e164(event.to)
     if to is None:
         raise ValidationFailed.field("to", "must be an E.164 number such as +15551234567")

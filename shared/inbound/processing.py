@@ -1,6 +1,6 @@
 """Processing a recorded inbound event (the process_inbound queue trigger): fetch each attachment
-through the SSRF-guarded client, check it like an upload, store it under the receiving tenant,
-record the outcome per attachment, then queue the signed customer webhook.
+through the SSRF-guarded client, check and store it under the receiving tenant the way an upload
+is (`shared.media.ingest`), record the outcome per attachment, then queue the signed webhook.
 
 Safe to run twice for one event: the record moves to `processed` with an etag condition (a
 concurrent loser removes the media it stored), and the webhook's id is derived from the message
@@ -32,11 +32,7 @@ from shared.inbound.records import (
     InboundRecord,
     get_record,
 )
-from shared.media.filenames import sanitise
-from shared.media.heif import heif_to_jpeg
-from shared.media.optimization import initial_optimization_state
 from shared.media.store import MediaRecord
-from shared.media.types import HEIF_TYPES, SUPPORTED, normalise_declared, verify_content
 from shared.media.upload_request import TOO_LARGE
 from shared.outbound import OutboundRefused, Reason
 from shared.storage import job_fields
@@ -125,31 +121,27 @@ def rehost(
     app: App, tenant_id: str, number: str, index: int, attachment: CarrierAttachment
 ) -> Rehosted:
     """Fetch, check and store one attachment; any refusal becomes a reported failure."""
-    settings = app.settings
     try:
-        fetched = app.outbound.fetch(attachment.url, max_bytes=settings.max_media_bytes)
-        declared = normalise_declared(attachment.content_type or fetched.content_type or "")
-        data = fetched.content
-        content_type = verify_content(data, declared)
-        converted_from = None
-        if content_type in HEIF_TYPES:
-            data, converted_from, content_type = heif_to_jpeg(data), content_type, "image/jpeg"
-        record = app.media.put(
+        fetched = app.outbound.fetch(attachment.url, max_bytes=app.settings.max_media_bytes)
+        record = app.ingest.store(
             tenant_id=tenant_id,
             phone_number=number,
-            file_name=file_name_for(attachment.name, content_type, index),
-            original_file_name=attachment.name or f"attachment-{index + 1}",
-            content_type=content_type,
-            data=data,
-            optimization_state=initial_optimization_state(content_type, data, settings),
-            converted_from=converted_from,
+            file_name=attachment.name,
+            declared_type=attachment.content_type or fetched.content_type or "",
+            data=fetched.content,
             source="inbound",
+            index=index,
         )
     except OutboundRefused as exc:
         if exc.reason == Reason.TOO_LARGE:
             return _failed(index, attachment, "media_too_large", TOO_LARGE)
         return _failed(index, attachment, str(exc.reason), exc.message)
     except ServiceError as exc:
+        if exc.status >= 500:
+            # Ours, not the attachment's (storage down, the signing key or a stored access
+            # policy missing): the queue retries once an operator has fixed it, and the poison
+            # queue ends the event visibly if nobody does.
+            raise
         return _failed(index, attachment, exc.code, exc.detail)
     return Rehosted(record, None)
 
@@ -164,17 +156,6 @@ def _failed(index: int, attachment: CarrierAttachment, code: str, message: str) 
         "error": {"code": code, "message": message},
     }
     return Rehosted(None, failure)
-
-
-def file_name_for(name: str, content_type: str, index: int) -> str:
-    """A safe name whose extension matches the stored type: handsets send names such as
-    `IMG_0001` or `image.heic` (stored as JPEG), so a wrong or missing extension is replaced."""
-    safe = sanitise(name or f"attachment-{index + 1}")
-    allowed = SUPPORTED[content_type].extensions
-    stem, dot, ext = safe.rpartition(".")
-    if dot and f".{ext.lower()}" in allowed:
-        return safe
-    return sanitise(f"{stem if dot else safe}{allowed[0]}")
 
 
 def fail_poisoned(app: App, message: bytes) -> None:

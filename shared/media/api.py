@@ -9,16 +9,8 @@ import azure.functions as func
 from shared.app import App
 from shared.errors import Forbidden, NotFound
 from shared.http import authenticate, json_response
-from shared.media.filenames import sanitise
-from shared.media.heif import heif_to_jpeg
-from shared.media.optimization import initial_optimization_state
 from shared.media.store import MediaRecord
-from shared.media.types import (
-    HEIF_TYPES,
-    check_extension,
-    normalise_declared,
-    verify_content,
-)
+from shared.media.types import check_extension, normalise_declared
 from shared.media.upload_request import parse_upload
 
 _MEDIA_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -38,21 +30,12 @@ def upload(req: func.HttpRequest, app: App) -> func.HttpResponse:
             )
         declared = normalise_declared(request.declared_type)
         check_extension(request.file_name, declared)
-        data = request.decode_data(app.settings.max_media_bytes)
-        content_type = verify_content(data, declared)
-        file_name, converted_from = sanitise(request.file_name), None
-        if content_type in HEIF_TYPES:
-            data, converted_from, content_type = heif_to_jpeg(data), content_type, "image/jpeg"
-            file_name = file_name.rsplit(".", 1)[0] + ".jpg"
-        record = app.media.put(
+        record = app.ingest.store(
             tenant_id=request.tenant_id,
             phone_number=request.phone_number,
-            file_name=file_name,
-            original_file_name=request.file_name,
-            content_type=content_type,
-            data=data,
-            optimization_state=initial_optimization_state(content_type, data, app.settings),
-            converted_from=converted_from,
+            file_name=request.file_name,
+            declared_type=declared,
+            data=request.decode_data(app.settings.max_media_bytes),
             media_id=seed,
         )
         return json_response(upload_response(record), 201, {"Location": location(record)})

@@ -11,7 +11,6 @@ killed between the blob write and the record update, finishes that update from t
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import re
@@ -20,14 +19,11 @@ from typing import Any
 
 import azure.functions as func
 from azure.core.exceptions import ResourceNotFoundError
-from PIL import Image
 
 from shared.app import App
 from shared.clock import now_iso
 from shared.media.store import BlobVersion, MediaRecord, MediaStore
-from shared.media.types import SUPPORTED
 from shared.optimize import Result, optimize
-from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -37,25 +33,6 @@ OUTCOME_KEY = "optimization"  # metadata key holding the outcome JSON, for crash
 TIMEOUT_S = 240.0
 
 _MEDIA_BLOB = re.compile(r"^(?P<media_id>[0-9a-f]{32})/[^/]+$")
-
-
-def initial_optimization_state(content_type: str, data: bytes, settings: Settings) -> str:
-    """`pending` when the optimiser will act: media over the carrier budget, or images larger
-    than the carrier's preferred side. Documents are never rewritten."""
-    kind = SUPPORTED[content_type].kind
-    if kind == "document":
-        return "not_needed"
-    if len(data) > settings.carrier_budget_bytes:
-        return "pending"
-    if kind == "image":
-        try:
-            with Image.open(io.BytesIO(data)) as image:  # reads the header only
-                if max(image.size) <= settings.max_image_side:
-                    return "not_needed"
-        except (OSError, ValueError, Image.DecompressionBombError):
-            pass  # unreadable: the optimiser records why
-        return "pending"
-    return "not_needed"
 
 
 def optimize_blob(blob: func.blob.InputStream, app: App) -> None:

@@ -1,5 +1,7 @@
-"""The media types the guide supports, their aliases and extensions, and sniffing a file's real
-type from its bytes with a precise signature table (the 14 guide types plus HEIC/HEIF)."""
+"""The one media type table (the guide's 14 types plus HEIC/HEIF: aliases, extensions, kind, the
+ffmpeg demuxer that reads it) and the one sniffer that names a file's real type from its bytes.
+
+Pure: upload, inbound and the optimiser (`shared.optimize`) all read types and signatures here."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ class MediaType:
     mime: str
     extensions: tuple[str, ...]
     kind: str  # image | video | audio | document
+    demuxer: str | None = None  # the ffmpeg input format pinned when the optimiser decodes it
 
 
 SUPPORTED: dict[str, MediaType] = {
@@ -23,12 +26,12 @@ SUPPORTED: dict[str, MediaType] = {
         MediaType("image/png", (".png",), "image"),
         MediaType("image/gif", (".gif",), "image"),
         MediaType("image/webp", (".webp",), "image"),
-        MediaType("video/mp4", (".mp4", ".m4v"), "video"),
-        MediaType("video/quicktime", (".mov", ".qt"), "video"),
-        MediaType("video/x-msvideo", (".avi",), "video"),
-        MediaType("audio/mpeg", (".mp3",), "audio"),
-        MediaType("audio/wav", (".wav",), "audio"),
-        MediaType("audio/aac", (".aac",), "audio"),
+        MediaType("video/mp4", (".mp4", ".m4v"), "video", "mov"),
+        MediaType("video/quicktime", (".mov", ".qt"), "video", "mov"),
+        MediaType("video/x-msvideo", (".avi",), "video", "avi"),
+        MediaType("audio/mpeg", (".mp3",), "audio", "mp3"),
+        MediaType("audio/wav", (".wav",), "audio", "wav"),
+        MediaType("audio/aac", (".aac",), "audio", "aac"),
         MediaType("application/pdf", (".pdf",), "document"),
         MediaType("text/plain", (".txt", ".text", ".log"), "document"),
         MediaType("text/vcard", (".vcf", ".vcard"), "document"),
@@ -71,15 +74,21 @@ _MOV_ATOMS = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
 _COMPATIBLE = {frozenset({"video/mp4", "video/quicktime"})}
 
 
+def canonical(content_type: str) -> str:
+    """The canonical spelling of a Content-Type (parameters dropped, aliases resolved); it may
+    still be a type outside the table."""
+    base = content_type.split(";", 1)[0].strip().lower()
+    return ALIASES.get(base, base)
+
+
 def normalise_declared(content_type: str) -> str:
     """The canonical supported type for a declared Content-Type, or 415 naming the declared one."""
-    base = content_type.split(";", 1)[0].strip().lower()
-    canonical = ALIASES.get(base, base)
-    if canonical not in SUPPORTED:
+    canonical_type = canonical(content_type)
+    if canonical_type not in SUPPORTED:
         raise UnsupportedMediaType(
             f"Unsupported media type: {content_type.strip()}", code="unsupported_media_type"
         )
-    return canonical
+    return canonical_type
 
 
 def check_extension(file_name: str, mime: str) -> None:
@@ -155,6 +164,11 @@ def sniff(data: bytes) -> str | None:
     return _iso_bmff(data) or _mpeg_audio(data)
 
 
+def compatible(declared: str, actual: str | None) -> bool:
+    """Do bytes sniffed as `actual` carry the (canonical) `declared` type?"""
+    return actual == declared or frozenset({actual, declared}) in _COMPATIBLE
+
+
 def _text(data: bytes) -> str | None:
     if b"\x00" in data:
         return None
@@ -210,7 +224,7 @@ def verify_content(data: bytes, declared: str) -> str:
     if actual is None:
         detected = "text/plain" if _text(data) is not None else "application/octet-stream"
         raise _mismatch(declared, detected)
-    if actual != declared and frozenset({actual, declared}) not in _COMPATIBLE:
+    if not compatible(declared, actual):
         raise _mismatch(declared, actual)
     return declared
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared import json_body
 from shared.errors import BadRequest, PayloadTooLarge, ValidationFailed
 from shared.phone import parse_e164
 
@@ -24,13 +22,6 @@ class SendRequest(BaseModel):
     status_callback: str | None = Field(default=None, alias="statusCallback")
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    if len(keys) != len(set(keys)):
-        raise BadRequest("Duplicate JSON key in request body.", code="duplicate_key")
-    return dict(pairs)
-
-
 def _field(loc: tuple[int | str, ...]) -> str:
     name = ""
     for part in loc:
@@ -43,10 +34,7 @@ def parse_send(body: bytes, *, max_recipients: int, max_body: int) -> SendReques
         raise PayloadTooLarge(
             f"Request body exceeds {MAX_REQUEST_BYTES} bytes.", code="request_too_large"
         )
-    try:
-        raw = json.loads(body, object_pairs_hook=_no_duplicates)
-    except (ValueError, RecursionError, UnicodeDecodeError):
-        raise BadRequest("Request body is not valid JSON.", code="malformed_json") from None
+    raw = json_body.loads(body)
     if not isinstance(raw, dict):
         raise BadRequest("Request body must be a JSON object.", code="malformed_json")
     try:

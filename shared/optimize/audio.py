@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from shared.optimize.deadline import Deadline
-from shared.optimize.ffmpeg import has_encoder, input_args, probe, run, sniff, tail
+from shared.optimize.ffmpeg import has_encoder, input_args, probe, run, tail
 from shared.optimize.result import Encoded, OptimizeFailed
 
 MAX_DURATION_S = 3600
@@ -46,8 +46,6 @@ def encode_args(source: Path, demuxer: str, target: Path, kbps: int, mp3: bool) 
 
 
 def optimize_audio(data: bytes, demuxer: str, *, budget: int, deadline: Deadline) -> Encoded:
-    if not sniff(demuxer, data[:16]):
-        raise OptimizeFailed("unsupported_container", f"not a {demuxer} file")
     mp3 = demuxer == "mp3" and has_encoder("libmp3lame")
     suffix, content_type = (".mp3", "audio/mpeg") if mp3 else (".aac", "audio/aac")
     with tempfile.TemporaryDirectory(prefix="optimize-") as workdir:

@@ -1,5 +1,6 @@
-"""Running the bundled ffmpeg on untrusted bytes: a private temp dir, a magic-number check and a
-demuxer pinned to the declared container, local files only, and a wall-clock timeout."""
+"""Running the bundled ffmpeg on untrusted bytes: a private temp dir, a demuxer pinned to the
+declared container (whose signature the router has checked), local files only, and a wall-clock
+timeout."""
 
 from __future__ import annotations
 
@@ -13,9 +14,6 @@ import imageio_ffmpeg
 
 from shared.optimize.deadline import Deadline
 from shared.optimize.result import OptimizeFailed
-
-# Atoms that can open an ISO BMFF / QuickTime file; playlists and text never start like this.
-_MOV_LEADING_ATOMS = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"})
 
 _DURATION = re.compile(rb"Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
 _VIDEO = re.compile(rb"Stream #0:\d+[^\n]*: Video: [^\n]*?, (\d{1,5})x(\d{1,5})[ ,\n]")
@@ -31,22 +29,6 @@ class Probe:
     has_audio: bool
     width: int | None
     height: int | None
-
-
-def sniff(demuxer: str, head: bytes) -> bool:
-    """Does the start of the file match the container we are about to hand ffmpeg?"""
-    if demuxer == "mov":
-        return len(head) >= 8 and head[4:8] in _MOV_LEADING_ATOMS
-    if demuxer == "avi":
-        return head[:4] == b"RIFF" and head[8:12] == b"AVI "
-    if demuxer == "wav":
-        return head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE"
-    frame_sync = len(head) >= 2 and head[0] == 0xFF
-    if demuxer == "mp3":
-        return head[:3] == b"ID3" or (frame_sync and head[1] & 0xE0 == 0xE0)
-    if demuxer == "aac":
-        return head[:3] == b"ID3" or (frame_sync and head[1] & 0xF6 == 0xF0)
-    return False
 
 
 @functools.cache

@@ -6,35 +6,23 @@ from __future__ import annotations
 import logging
 import time
 
+from shared.media.types import HEIF_TYPES, SUPPORTED, canonical, compatible, sniff
 from shared.optimize.animations import is_animation, optimize_animation
 from shared.optimize.audio import optimize_audio
 from shared.optimize.deadline import Deadline
-from shared.optimize.ffmpeg import sniff
 from shared.optimize.images import check_pixels, open_image, optimize_still
 from shared.optimize.result import Encoded, OptimizeFailed, Result, Untouched
 from shared.optimize.video import optimize_video
 
 logger = logging.getLogger(__name__)
 
-IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-VIDEO_DEMUXERS = {"video/mp4": "mov", "video/quicktime": "mov", "video/x-msvideo": "avi"}
-AUDIO_DEMUXERS = {"audio/mpeg": "mp3", "audio/wav": "wav", "audio/aac": "aac"}
+# What the optimiser can rewrite, read from the one type table (HEIC is converted on upload).
+IMAGE_TYPES = frozenset(
+    t.mime for t in SUPPORTED.values() if t.kind == "image" and t.mime not in HEIF_TYPES
+)
+VIDEO_DEMUXERS = {t.mime: t.demuxer for t in SUPPORTED.values() if t.kind == "video" and t.demuxer}
+AUDIO_DEMUXERS = {t.mime: t.demuxer for t in SUPPORTED.values() if t.kind == "audio" and t.demuxer}
 SUPPORTED_TYPES = IMAGE_TYPES | VIDEO_DEMUXERS.keys() | AUDIO_DEMUXERS.keys()
-# Spellings handsets and browsers really send for the types above.
-_ALIASES = {
-    "image/jpg": "image/jpeg",
-    "image/pjpeg": "image/jpeg",
-    "audio/mp3": "audio/mpeg",
-    "audio/x-wav": "audio/wav",
-    "audio/wave": "audio/wav",
-    "audio/x-aac": "audio/aac",
-    "video/avi": "video/x-msvideo",
-}
-
-
-def canonical_type(content_type: str) -> str:
-    base = content_type.split(";", 1)[0].strip().lower()
-    return _ALIASES.get(base, base)
 
 
 def optimize(
@@ -59,7 +47,7 @@ def optimize(
         return _result(outcome, data, content_type, (time.perf_counter() - started) * 1000)
 
     try:
-        outcome = _route(data, canonical_type(content_type), budget_bytes, max_side, deadline)
+        outcome = _route(data, canonical(content_type), budget_bytes, max_side, deadline)
         if isinstance(outcome, Encoded) and len(outcome.data) > budget_bytes:
             raise OptimizeFailed("cannot_meet_budget", f"{len(outcome.data)} bytes came out")
         return finish(outcome)
@@ -115,7 +103,7 @@ def _route(
     if kind in IMAGE_TYPES:
         return _optimize_image(data, budget=budget, max_side=max_side, deadline=deadline)
     demuxer = VIDEO_DEMUXERS.get(kind) or AUDIO_DEMUXERS.get(kind)
-    if demuxer and not sniff(demuxer, data[:16]):
+    if demuxer and not compatible(kind, sniff(data)):
         # Checked even under budget: a playlist or script posing as media is worth recording.
         raise OptimizeFailed("unsupported_container", f"not a {demuxer} file")
     if len(data) <= budget:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.optimize.deadline import Deadline
-from shared.optimize.ffmpeg import Probe, input_args, probe, run, sniff, tail
+from shared.optimize.ffmpeg import Probe, input_args, probe, run, tail
 from shared.optimize.result import Encoded, OptimizeFailed, Reason
 
 # Longer than this is never carrier material; `-t` also caps files that lie about duration.
@@ -96,8 +96,6 @@ def _complete(output: Probe, expected_s: float) -> bool:
 
 
 def optimize_video(data: bytes, demuxer: str, *, budget: int, deadline: Deadline) -> Encoded:
-    if not sniff(demuxer, data[:16]):
-        raise OptimizeFailed("unsupported_container", f"not a {demuxer} file")
     with tempfile.TemporaryDirectory(prefix="optimize-") as workdir:
         source = Path(workdir) / "input"
         target = Path(workdir) / "output.mp4"

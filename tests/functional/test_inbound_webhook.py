@@ -8,10 +8,12 @@ never takes these messages; the tests hand them to the queue-trigger mains thems
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import azure.functions as func
@@ -26,8 +28,11 @@ import get_message
 import inbound_webhook
 import process_inbound
 from shared import admin
-from shared.app import App
+from shared.app import App, install
+from shared.errors import ServiceError
 from shared.inbound.records import INBOUND_TABLE
+from shared.media.ingest import Ingest
+from shared.media.store import MediaStore
 from shared.webhooks.deliveries import DELIVERIES
 from tests import samples
 from tests.conftest import TenantAccount, app_with, http_request
@@ -295,3 +300,37 @@ def test_unresolved_key_vault_secret_keeps_carrier_endpoints_off_and_stores_noth
         assert body_of(status)["code"] == "carrier_not_configured"
         assert rows(changed, INBOUND_TABLE, account.tenant_id) == []
         assert run_queues(changed) == 0
+
+
+def test_attachment_that_cannot_be_signed_is_retried_not_reported_failed(
+    inbound_app: App, account: TenantAccount
+) -> None:
+    """A missing signing key is the service's fault, not the sender's: processing raises so the
+    queue retries (and the poison queue ends it visibly), and the record stays `received`."""
+    jpeg = samples.image("JPEG")
+    with media_server({"/p.jpg": (jpeg, "image/jpeg")}) as media:
+        event = sample_event(
+            to=account.number, messageId=f"SM{uuid.uuid4().hex}",
+            attachments=[{"name": "p.jpg", "url": f"{media}/p.jpg", "contentType": "image/jpeg"}],
+        )  # fmt: skip
+        response = signed(event)
+        assert response.status_code == 200, response.get_body()
+        message_id = body_of(response)["messageId"]
+        keyless_media = MediaStore(
+            replace(inbound_app.storage, account_key=None), inbound_app.settings
+        )
+        keyless = dataclasses.replace(
+            inbound_app, media=keyless_media, ingest=Ingest(keyless_media, inbound_app.settings)
+        )
+        queue = inbound_app.storage.queue(inbound_app.settings.inbound_queue)
+        [message] = queue.receive_messages(max_messages=1, visibility_timeout=30)
+        install(keyless)
+        try:
+            with pytest.raises(ServiceError) as raised:
+                process_inbound.main(
+                    QueueMessage(id=message.id, body=message.content.encode(), dequeue_count=1)
+                )
+        finally:
+            install(inbound_app)
+        assert raised.value.code == "media_not_configured"
+    assert body_of(view(account, message_id))["status"] == "received"

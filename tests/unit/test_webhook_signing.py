@@ -10,8 +10,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from shared.errors import BadRequest, ValidationFailed
 from shared.inbound.event import parse_event
-from shared.inbound.processing import file_name_for
 from shared.inbound.records import InboundRecord
+from shared.media.ingest import file_name_for
 from shared.settings import Settings
 from shared.tenancy import new_webhook_secret
 from shared.webhooks.schedule import max_attempts, retry_delay
