@@ -18,6 +18,17 @@ holds one partition of one table, and the records live in other tables and parti
 A request refused with a 4xx error (raised before anything is stored) releases its key; one that
 failed on the server (5xx, a crash, storage down) keeps its unfinished claim, so its retry finishes
 the same work rather than starting another.
+
+Claims expire 24 hours after they were made and are then removed, response bodies with them, by
+the storage sweep. A claim lives in partition sha256(scope), row sha256(key): found by a point
+read, but no query can find the old ones without reading the whole table. So before a claim is
+written, a pointer row to it goes into partition `expires-{hour}` of the same table, the hour
+(UTC) in which the claim will have expired; claim partitions are hex digests, which sort apart
+from `expires-`. `remove_expired` reads the pointer partitions of the hours already past (one
+range query on the partition key, at most a batch per run) and deletes each claim that is
+expired by its own `CreatedAt` (the key may have been claimed anew since: that claim has a
+pointer of its own) with an etag condition, then the pointer. A process dying between pointer
+and claim leaves a pointer to nothing, removed in its turn; never a claim without a pointer.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ import logging
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 
 import azure.functions as func
@@ -45,6 +57,9 @@ from shared.storage import Storage
 
 TABLE = "idempotency"
 TTL = timedelta(hours=24)
+EXPIRY_PARTITION = "expires-"
+# Expired claims removed per sweep run (every 15 minutes); what is left waits for the next one.
+EXPIRY_BATCH = 2000
 _REPLAYED_HEADERS = ("Location",)
 log = logging.getLogger(__name__)
 
@@ -55,6 +70,11 @@ def _valid_key(key: str) -> str:
             "Idempotency-Key", "must be 1 to 255 printable ASCII characters"
         )
     return key
+
+
+def _expiry_partition(expires: datetime) -> str:
+    """The pointer partition of the hour `expires` falls in (sorted as written)."""
+    return EXPIRY_PARTITION + expires.astimezone(UTC).strftime("%Y%m%dT%H")
 
 
 def _seed(claim: Mapping[str, Any]) -> str:
@@ -82,13 +102,20 @@ class Idempotency:
         if key is None:
             return produce(None)
         table = self._storage.table(TABLE)
+        claimed_at = self._now()
         claim: dict[str, Any] = {
             "PartitionKey": hashlib.sha256(scope.encode()).hexdigest(),
             "RowKey": hashlib.sha256(_valid_key(key).encode()).hexdigest(),
             "Fingerprint": hashlib.sha256(body).hexdigest(),
             "State": "in_progress",
-            "CreatedAt": rfc3339(self._now()),
+            "CreatedAt": rfc3339(claimed_at),
         }
+        table.upsert_entity(
+            {
+                "PartitionKey": _expiry_partition(claimed_at + TTL),
+                "RowKey": f"{claim['PartitionKey']}-{claim['RowKey']}",
+            }
+        )
         current, etag = self._claim(table, claim)
         if current["Fingerprint"] != claim["Fingerprint"]:
             raise Unprocessable(
@@ -152,6 +179,41 @@ class Idempotency:
             )  # fmt: skip
             return claim, written["etag"]
         return entity, str(entity.metadata["etag"])
+
+    def remove_expired(self, *, limit: int = EXPIRY_BATCH) -> int:
+        """Delete at most `limit` claims (finished or not) older than the replay window, found
+        through their pointers; the number of claims deleted."""
+        now = self._now()
+        table = self._storage.table(TABLE)
+        due = table.query_entities(
+            "PartitionKey ge @first and PartitionKey lt @current",
+            parameters={"first": EXPIRY_PARTITION, "current": _expiry_partition(now)},
+            select=["PartitionKey", "RowKey"],
+            results_per_page=limit,
+        )
+        removed = seen = 0
+        for pointer in islice(due, limit):
+            seen += 1
+            partition, _, row = str(pointer["RowKey"]).partition("-")
+            removed += self._remove_if_expired(table, partition, row, now)
+            table.delete_entity(pointer["PartitionKey"], pointer["RowKey"])
+        if seen == limit:
+            log.warning("removed %d expired idempotency claims; the next run goes on", removed)
+        return removed
+
+    @staticmethod
+    def _remove_if_expired(table: TableClient, partition: str, row: str, now: datetime) -> bool:
+        try:
+            claim = table.get_entity(partition, row)
+            if now - datetime.fromisoformat(claim["CreatedAt"]) <= TTL:
+                return False  # claimed anew since this pointer was written
+            table.delete_entity(
+                partition, row, etag=claim.metadata["etag"],
+                match_condition=MatchConditions.IfNotModified,
+            )  # fmt: skip
+        except (ResourceNotFoundError, ResourceModifiedError):
+            return False  # released, or claimed anew meanwhile
+        return True
 
 
 def _replay(entity: Mapping[str, Any]) -> func.HttpResponse:

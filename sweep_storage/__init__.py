@@ -2,9 +2,10 @@ import azure.functions as func
 
 from shared.app import current
 from shared.logs import invocation
-from shared.media.sweep import sweep_orphan_blobs
+from shared.sweeps import sweep
 
 
 def main(timer: func.TimerRequest, context: func.Context | None = None) -> None:
     with invocation(context):
-        sweep_orphan_blobs(current())
+        app = current()
+        sweep(app.media, app.idempotency)

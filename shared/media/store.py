@@ -4,17 +4,27 @@ Blob `attachments/{media id}/{safe file name}` holds the bytes; a record in the 
 (partition = tenant) holds what we know of them, including the policy its URL was signed under.
 URLs are SAS tokens signed against a stored access policy on the container (`policies.py`):
 deleting that policy revokes every URL issued under it.
+
+A blob is written before its record, in the same request as a blob index tag `unrecorded` (the
+time it was written or last adopted, then its tenant: Find Blobs by Tags returns only the tags its
+query names); the tag is removed once the record exists.
+So a blob whose record was never written (storage failed between the two writes, the process died)
+stays tagged, and the sweep (`sweep.py`) finds it with one Find Blobs by Tags query, however many
+recorded media the container holds. Invariant: a blob without the tag has a record, or is being
+deleted with it; a tagged blob may have one (the tag's removal failed), which the sweep checks.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 import threading
 from contextlib import suppress
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 from urllib.parse import quote
 
@@ -25,7 +35,7 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.storage.blob import ContentSettings, generate_blob_sas
+from azure.storage.blob import BlobClient, ContentSettings, generate_blob_sas
 
 from shared.clock import now_iso
 from shared.errors import NotConfigured
@@ -34,6 +44,11 @@ from shared.settings import Settings
 from shared.storage import Storage
 
 MEDIA_TABLE = "media"
+# The blob index tag of a blob whose record is not written yet. Tag values allow letters, digits,
+# space and + - . / : = _ only; times are written fixed-width so that they compare as strings.
+UNRECORDED_TAG = "unrecorded"
+_TAG_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -93,11 +108,25 @@ class MediaRecord:
 
 
 @dataclass(frozen=True)
+class UnrecordedBlob:
+    """A media blob still tagged as written before its record; `since` is the tag's time."""
+
+    name: str
+    tenant_id: str
+    media_id: str
+    since: str
+
+
+@dataclass(frozen=True)
 class BlobVersion:
     """One version of a media blob as its properties describe it (no bytes)."""
 
     etag: str
     metadata: dict[str, str]
+
+
+def _unrecorded_value(at: datetime, tenant_id: str) -> str:
+    return f"{at.strftime(_TAG_TIME)} {tenant_id}"
 
 
 def _camel(name: str) -> str:
@@ -111,9 +140,6 @@ class MediaStore:
         self._settings = settings
         self._policy_ready = False
         self._lock = threading.Lock()
-        # Blobs whose record could not be written nor the blob removed (storage went down in
-        # between): removed on the next upload. A process recycled first leaves them unreferenced.
-        self._orphans: list[str] = []
 
     @property
     def container_name(self) -> str:
@@ -195,7 +221,6 @@ class MediaStore:
         the record either of them writes, or for the orphan sweep)."""
         self._require_signing_key()
         self.ensure_read_policy()
-        self._remove_orphans()
         if media_id is not None:
             earlier = self.get({tenant_id}, media_id)
             if earlier is not None:
@@ -210,18 +235,9 @@ class MediaStore:
             "sha256": digest,
             "originalfilename": quote(original_file_name, safe=""),
         }
-        adopted: BlobVersion | None = None
-        try:
-            blob.upload_blob(
-                data,
-                overwrite=False,
-                content_settings=ContentSettings(content_type=content_type),
-                metadata=metadata,
-            )
-        except ResourceExistsError:
-            adopted = self.blob_version(blob_name) if keyed else None
-            if adopted is None or adopted.metadata.get("sha256") != digest:
-                raise
+        adopted = self._write_unrecorded(
+            blob, data, content_type=content_type, metadata=metadata, adopt=keyed
+        )
         record = MediaRecord(
             media_id=media_id,
             tenant_id=tenant_id,
@@ -243,7 +259,8 @@ class MediaStore:
             self._storage.table(MEDIA_TABLE).create_entity(record.to_entity())
         except BaseException as error:
             if not keyed:
-                self._discard(blob, blob_name)
+                with suppress(AzureError):  # still tagged: the sweep removes it
+                    blob.delete_blob(delete_snapshots="include")
             elif isinstance(error, ResourceExistsError):
                 stored = self.get({tenant_id}, media_id)
                 if stored is not None:
@@ -255,28 +272,78 @@ class MediaStore:
             self.replace_in_place(
                 blob_name, data, content_type=content_type, metadata=metadata, etag=adopted.etag
             )
+        self._untag(blob)
         return record
 
-    def _discard(self, blob: Any, blob_name: str) -> None:
+    def _write_unrecorded(
+        self,
+        blob: BlobClient,
+        data: bytes,
+        *,
+        content_type: str,
+        metadata: dict[str, str],
+        adopt: bool,
+    ) -> BlobVersion | None:
+        """Write the blob tagged unrecorded, never overwriting. With `adopt`, the same bytes
+        already there (left by an earlier put under the same media id) are taken instead, and
+        their tag renewed: the sweep deletes a blob only while it carries the tag value it read,
+        so an adopted blob is safe from then on. The adopted version, or None for a new blob."""
+        tags = {UNRECORDED_TAG: _unrecorded_value(datetime.now(UTC), metadata["tenantid"])}
+        settings = ContentSettings(content_type=content_type)
         try:
-            blob.delete_blob(delete_snapshots="include")
-        except AzureError:
-            with self._lock:
-                self._orphans.append(blob_name)
+            blob.upload_blob(
+                data, overwrite=False, content_settings=settings, metadata=metadata, tags=tags
+            )
+            return None
+        except ResourceExistsError:
+            adopted = self.blob_version(blob.blob_name) if adopt else None
+            if adopted is None or adopted.metadata.get("sha256") != metadata["sha256"]:
+                raise
+        try:
+            blob.set_blob_tags(tags)  # leaves the etag as it is
+        except ResourceNotFoundError:  # swept meanwhile: written anew
+            blob.upload_blob(
+                data, overwrite=False, content_settings=settings, metadata=metadata, tags=tags
+            )
+            return None
+        return adopted
 
-    def _remove_orphans(self) -> None:
-        with self._lock:
-            orphans, self._orphans = self._orphans, []
-        for at, name in enumerate(orphans):
-            try:
-                with suppress(ResourceNotFoundError):
-                    self._storage.blobs.get_blob_client(self.container_name, name).delete_blob(
-                        delete_snapshots="include"
-                    )
-            except AzureError:
-                with self._lock:
-                    self._orphans.extend(orphans[at:])
-                return
+    def _untag(self, blob: BlobClient) -> None:
+        """The record exists: the blob is no longer the sweep's business."""
+        try:
+            blob.set_blob_tags({})
+        except AzureError as error:  # the sweep finds the record and removes the tag itself
+            log.warning("media blob %s keeps its unrecorded tag: %s", blob.blob_name, error)
+
+    def unrecorded_blobs(self, tagged_before: datetime, limit: int) -> list[UnrecordedBlob]:
+        """At most `limit` media blobs tagged unrecorded before `tagged_before`, in one Find
+        Blobs by Tags query (an index lookup): its cost follows the tagged blobs alone."""
+        container = self._storage.container(self.container_name)
+        query = f"\"{UNRECORDED_TAG}\" < '{tagged_before.strftime(_TAG_TIME)}'"
+        found = container.find_blobs_by_tags(query, results_per_page=limit)
+        blobs: list[UnrecordedBlob] = []
+        for item in islice(found, limit):
+            since = (item.tags or {}).get(UNRECORDED_TAG, "")
+            _, _, tenant_id = since.partition(" ")
+            media_id, _, _ = item.name.partition("/")
+            blobs.append(UnrecordedBlob(item.name, tenant_id, media_id, since))
+        return blobs
+
+    def settle_unrecorded(self, blob: UnrecordedBlob) -> bool:
+        """Remove the tag when the blob has a record after all, else delete the blob and its
+        kept original; either only while the blob still carries the tag value `blob` was found
+        with (an upload adopting it renews the value first). True when the blob was deleted."""
+        client = self._storage.blobs.get_blob_client(self.container_name, blob.name)
+        unchanged = f"\"{UNRECORDED_TAG}\" = '{blob.since}'"
+        try:
+            if blob.tenant_id and self.get({blob.tenant_id}, blob.media_id) is not None:
+                client.set_blob_tags({}, if_tags_match_condition=unchanged)
+                return False
+            client.delete_blob(delete_snapshots="include", if_tags_match_condition=unchanged)
+        except (ResourceNotFoundError, ResourceModifiedError):
+            return False  # deleted, adopted or recorded meanwhile
+        self.discard_original(blob.name)
+        return True
 
     def get(self, tenant_ids: frozenset[str] | set[str], media_id: str) -> MediaRecord | None:
         """The record if it belongs to one of `tenant_ids` (point reads, no scans)."""

@@ -107,7 +107,7 @@ DOMAIN_CALLS = {
     "deliveries_poison": "fail_poisoned",
     "inbound_poison": "fail_poisoned",
     "webhooks_poison": "dead_letter_poisoned",
-    "sweep_storage": "sweep_orphan_blobs",
+    "sweep_storage": "sweep",
     "recover_inbound": "recover_inbound",
 }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ import requests
 from shared.app import App
 from shared.inbound import records
 from shared.media.store import MEDIA_TABLE
+from shared.media.sweep import sweep_orphan_blobs
 from shared.messages.store import MessageStore
 from tests import samples
 from tests.conftest import TenantAccount, eventually
@@ -86,8 +88,12 @@ def test_upload_when_storage_stops_after_the_blob_write_is_503_then_a_retry_succ
 
     storage.start()
     created = expect(upload(base_url, fault_account), 201)
+    # The first attempt's blob, whose record and clean-up both failed, is left tagged for the
+    # storage sweep, which removes it once the grace period is over.
+    assert len(stored(fault_app, fault_account.tenant_id).blobs) == 2
+    assert sweep_orphan_blobs(fault_app.media, now=datetime.now(UTC) + timedelta(hours=1)) >= 1
     after = stored(fault_app, fault_account.tenant_id)
-    # Exactly the retry's record and blob: the first attempt's blob was removed on recovery.
+    # Exactly the retry's record and blob.
     assert after.media == {created["mediaId"]}
     assert after.blobs == {f"{created['mediaId']}/{created['fileName']}"}
     assert requests.get(created["uri"], timeout=10).content == JPEG
