@@ -1,5 +1,24 @@
 """The one error hierarchy. Each error carries its HTTP status and a stable machine code;
-`shared.http` is the only place that turns them into `application/problem+json` responses."""
+`shared.http` is the only place that turns them into `application/problem+json` responses.
+
+    ConfigurationError                 start-up only, never a response
+    ServiceError (500)
+    +-- BadRequest (400)
+    |   +-- ValidationFailed           names every bad field
+    +-- Unauthorized (401), SignatureInvalid (401), Forbidden (403), NotFound (404)
+    +-- Conflict (409)
+    |   +-- AlreadyExists              storage: a create found its key taken
+    |   +-- ChangedMeanwhile           storage: a conditional write lost a race (412 or 404)
+    +-- PayloadTooLarge (413), UnsupportedMediaType (415), Unprocessable (422)
+    +-- TooManyRequests (429)
+    |   +-- LoginThrottled
+    +-- NotConfigured (503)            a setting is absent or refused
+    +-- StorageUnavailable (503)       storage unreachable, 5xx or throttling; Retry-After
+    +-- StorageRejected (500)          storage refused a request as malformed: our defect
+
+Storage errors are translated once, where the SDK is called (`shared.storage.storage_errors`);
+no other module inspects an SDK exception or a raw status code.
+"""
 
 from __future__ import annotations
 
@@ -89,6 +108,24 @@ class Conflict(ServiceError):
     title = "Conflict"
 
 
+class AlreadyExists(Conflict):
+    """A create found its key taken: someone else created the resource first."""
+
+    code = "already_exists"
+
+    def __init__(self, detail: str = "The resource already exists.") -> None:
+        super().__init__(detail)
+
+
+class ChangedMeanwhile(Conflict):
+    """A conditional write lost: the resource changed or vanished since it was read."""
+
+    code = "concurrent_update"
+
+    def __init__(self, detail: str = "The resource changed meanwhile; retry.") -> None:
+        super().__init__(detail)
+
+
 class PayloadTooLarge(ServiceError):
     status = 413
     code = "payload_too_large"
@@ -137,3 +174,9 @@ class StorageUnavailable(ServiceError):
 
     def __init__(self, detail: str = "Storage is temporarily unavailable; retry shortly.") -> None:
         super().__init__(detail, headers={"Retry-After": "5"})
+
+
+class StorageRejected(ServiceError):
+    """Storage refused a request as malformed: a defect of ours, never the client's fault."""
+
+    code = "storage_rejected"

@@ -10,14 +10,23 @@ import contextlib
 import json
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from azure.core.pipeline.transport import RequestsTransport
-from azure.data.tables import TableClient, TableServiceClient
+from azure.data.tables import TableClient, TableServiceClient, TableTransactionError
 from azure.storage.blob import BlobServiceClient, ContainerClient, LinearRetry
 from azure.storage.queue import (
     QueueClient,
@@ -28,6 +37,13 @@ from azure.storage.queue import (
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from shared.errors import (
+    AlreadyExists,
+    ChangedMeanwhile,
+    ServiceError,
+    StorageRejected,
+    StorageUnavailable,
+)
 from shared.settings import Settings, parse_connection_string
 
 _TIMEOUTS: dict[str, Any] = {"connection_timeout": 5, "read_timeout": 30}
@@ -72,6 +88,44 @@ def _transport(settings: Settings) -> dict[str, Any]:
 
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """The one translation of the storage SDKs' exceptions (tables, blobs, queues) into the
+    project's hierarchy, like `process_storage_error` inside the SDK:
+
+        ServiceRequestError / ServiceResponseError / 5xx / 429  -> StorageUnavailable (503)
+        a create whose key is taken (409)                       -> AlreadyExists (409)
+        a condition lost (412) or the target vanished (404)     -> ChangedMeanwhile (409)
+        any other 4xx (a request the service refused)           -> StorageRejected (500)
+
+    A plain read of something missing is the caller's to expect: catch `ChangedMeanwhile` there
+    or use an API that answers None (`shared.tables.Table.get`).
+    """
+    try:
+        yield
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        raise StorageUnavailable() from exc
+    except ResourceExistsError as exc:
+        raise AlreadyExists() from exc
+    except (ResourceModifiedError, ResourceNotFoundError) as exc:
+        raise ChangedMeanwhile() from exc
+    except TableTransactionError as exc:
+        if exc.status_code == 409:
+            raise AlreadyExists() from exc
+        if exc.status_code in (404, 412):
+            raise ChangedMeanwhile() from exc
+        raise _by_status(exc) from exc
+    except HttpResponseError as exc:
+        raise _by_status(exc) from exc
+
+
+def _by_status(exc: HttpResponseError) -> ServiceError:
+    if exc.status_code is None or exc.status_code >= 500 or exc.status_code == 429:
+        return StorageUnavailable()
+    log.error("storage refused a request: %s", exc.status_code, exc_info=exc)
+    return StorageRejected(f"Storage refused a request ({exc.status_code}).")
 
 
 def job_fields(body: bytes, *keys: str) -> tuple[str, ...] | None:
