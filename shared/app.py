@@ -11,9 +11,10 @@ import threading
 from dataclasses import dataclass
 
 from shared.auth import Authenticator, LoginThrottle
+from shared.carriers.routing import Carriers
 from shared.idempotency import Idempotency
 from shared.media.store import MediaStore
-from shared.messages.gateway import CarrierGateway, gateway_from_settings
+from shared.messages.gateway import CarrierGateway
 from shared.outbound import AddressPolicy, OutboundClient
 from shared.settings import Settings, load_settings
 from shared.storage import Storage
@@ -31,6 +32,7 @@ class App:
     idempotency: Idempotency
     outbound: OutboundClient
     gateway: CarrierGateway
+    carriers: Carriers
 
     @classmethod
     def build(cls, settings: Settings) -> App:
@@ -51,6 +53,7 @@ class App:
         else:
             policy = AddressPolicy(plain_http_origins=emulator)
         outbound = OutboundClient(policy)
+        carriers = Carriers(settings, storage, directory)
         return cls(
             settings,
             storage,
@@ -59,7 +62,8 @@ class App:
             MediaStore(storage, settings),
             Idempotency(storage),
             outbound,
-            gateway_from_settings(settings, storage),
+            carriers,  # routes each send by the carrier of its `from` number
+            carriers,
         )
 
 

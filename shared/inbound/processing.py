@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,6 @@ from shared.inbound.records import (
 )
 from shared.media.filenames import sanitise
 from shared.media.heif import heif_to_jpeg
-from shared.media.optimization import initial_optimization_state
 from shared.media.store import MediaRecord
 from shared.media.types import HEIF_TYPES, SUPPORTED, normalise_declared, verify_content
 from shared.media.upload_request import TOO_LARGE
@@ -66,10 +66,12 @@ def process_inbound(app: App, message: bytes) -> None:
 
 
 def _rehost_all(app: App, record: InboundRecord) -> InboundRecord | None:
+    carrier = record.event.carrier
     results = [
-        rehost(app, record.tenant_id, record.event.to, index, attachment)
+        rehost(app, record.tenant_id, record.event.to, index, attachment,
+               credentials=app.carriers.media_credentials(carrier, attachment.url))
         for index, attachment in enumerate(record.event.attachments)
-    ]
+    ]  # fmt: skip
     stored = [r.record for r in results if r.record is not None]
     attachments = [_attachment(m) for m in stored]
     failed = [r.failure for r in results if r.failure is not None]
@@ -119,12 +121,16 @@ def _attachment(media: MediaRecord) -> dict[str, Any]:
 
 
 def rehost(
-    app: App, tenant_id: str, number: str, index: int, attachment: CarrierAttachment
-) -> Rehosted:
-    """Fetch, check and store one attachment; any refusal becomes a reported failure."""
+    app: App, tenant_id: str, number: str, index: int, attachment: CarrierAttachment,
+    *, credentials: Mapping[str, str] | None = None,
+) -> Rehosted:  # fmt: skip
+    """Fetch, check and store one attachment; any refusal becomes a reported failure. Stored as
+    received: what a person sent reaches the customer unshrunk (the optimiser is for sends)."""
     settings = app.settings
     try:
-        fetched = app.outbound.fetch(attachment.url, max_bytes=settings.max_media_bytes)
+        fetched = app.outbound.fetch(
+            attachment.url, max_bytes=settings.max_media_bytes, credentials=credentials
+        )
         declared = normalise_declared(attachment.content_type or fetched.content_type or "")
         data = fetched.content
         content_type = verify_content(data, declared)
@@ -138,7 +144,7 @@ def rehost(
             original_file_name=attachment.name or f"attachment-{index + 1}",
             content_type=content_type,
             data=data,
-            optimization_state=initial_optimization_state(content_type, data, settings),
+            optimization_state="not_needed",
             converted_from=converted_from,
             source="inbound",
         )
