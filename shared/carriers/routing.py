@@ -8,7 +8,7 @@ message id in the index so status callbacks find the message with one read.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import httpx
 
@@ -20,6 +20,7 @@ from shared.carriers.common import (
     missing_settings,
     origin,
 )
+from shared.errors import ValidationFailed
 from shared.messages.gateway import (
     Accepted,
     CarrierGateway,
@@ -59,6 +60,23 @@ class Carriers:
 
     def limits_for(self, number: str) -> CarrierLimits:
         return carrier_limits(self.settings, self.carrier_of(number))
+
+    def check_total(self, from_number: str, media: Sequence[tuple[int, bool]]) -> None:
+        """400 `media_exceeds_carrier_limit` when a send's media, given as (size, ours), cannot
+        fit the per-message total of the sending number's carrier. Our own media count at most
+        the carrier's budget, which the optimiser brings them to before they go out."""
+        carrier = self.carrier_of(from_number)
+        limits = carrier_limits(self.settings, carrier)
+        if limits.total_bytes is None or not media:
+            return
+        total = sum(min(size, limits.budget_bytes) if ours else size for size, ours in media)
+        if total > limits.total_bytes:
+            raise ValidationFailed.field(
+                "mediaUrls",
+                f"the media add up to {total} bytes; {carrier} carries at most "
+                f"{limits.total_bytes} bytes per message",
+                code="media_exceeds_carrier_limit",
+            )
 
     def gateway(self, carrier: str) -> CarrierGateway:
         """The carrier's gateway; `GatewayUnavailable` while its settings are missing (a number

@@ -51,7 +51,12 @@ def upload(req: func.HttpRequest, app: App) -> func.HttpResponse:
             original_file_name=request.file_name,
             content_type=content_type,
             data=data,
-            optimization_state=initial_optimization_state(content_type, data, app.settings),
+            optimization_state=initial_optimization_state(
+                content_type,
+                data,
+                app.settings,
+                budget_bytes=app.carriers.limits_for(request.phone_number).budget_bytes,
+            ),
             converted_from=converted_from,
         )
         return json_response(upload_response(record), 201, {"Location": location(record)})

@@ -39,13 +39,16 @@ TIMEOUT_S = 240.0
 _MEDIA_BLOB = re.compile(r"^(?P<media_id>[0-9a-f]{32})/[^/]+$")
 
 
-def initial_optimization_state(content_type: str, data: bytes, settings: Settings) -> str:
-    """`pending` when the optimiser will act: media over the carrier budget, or images larger
-    than the carrier's preferred side. Documents are never rewritten."""
+def initial_optimization_state(
+    content_type: str, data: bytes, settings: Settings, *, budget_bytes: int | None = None
+) -> str:
+    """`pending` when the optimiser will act: media over the carrier budget (`budget_bytes`, that
+    of the number's carrier; default CARRIER_BUDGET_BYTES), or images larger than the carrier's
+    preferred side. Documents are never rewritten."""
     kind = SUPPORTED[content_type].kind
     if kind == "document":
         return "not_needed"
-    if len(data) > settings.carrier_budget_bytes:
+    if len(data) > (budget_bytes or settings.carrier_budget_bytes):
         return "pending"
     if kind == "image":
         try:
@@ -85,7 +88,7 @@ def optimize_blob(blob: func.blob.InputStream, app: App) -> None:
     result = optimize(
         data,
         record.content_type,
-        budget_bytes=app.settings.carrier_budget_bytes,
+        budget_bytes=app.carriers.limits_for(record.phone_number).budget_bytes,
         max_side=app.settings.max_image_side,
         timeout_s=TIMEOUT_S,
     )

@@ -50,6 +50,7 @@ def sender_tenant(app: App, tenant_ids: frozenset[str], from_number: str) -> str
 
 def accept(app: App, tenant_id: str, request: SendRequest) -> Accepted:
     media = check_media_urls(app, tenant_id, request.media_urls)
+    app.carriers.check_total(request.from_, [(m.size, m.media_id is not None) for m in media])
     described = segments.describe(request.body)
     batch = uuid.uuid4().hex
     created = now_iso()
