@@ -119,3 +119,16 @@ def test_wrong_or_missing_credentials_are_401_and_nothing_is_stored(
     assert reply.status_code == 401, reply.text
     assert reply.headers["WWW-Authenticate"].startswith("Basic")
     assert not carriers.stored_inbound(account, f"bandwidth:{provider_id}")
+
+
+def test_status_callback_with_wrong_credentials_changes_nothing(
+    carriers: Carriers, account: TenantAccount
+) -> None:
+    carriers.use(account, "bandwidth")
+    message_id = carriers.send(account, media=0)
+    sent = carriers.wait_status(account, message_id, "sent")
+    message = {"id": sent["carrierMessageId"], "from": account.number, "tag": message_id}
+    forged = [bandwidth_callback("message-failed", RECIPIENT, message, errorCode=4720)]
+    reply = post(carriers, "status", forged, basic(BANDWIDTH_CALLBACK_USER, "guess-0123456789"))
+    assert reply.status_code == 401
+    assert carriers.message(account, message_id)["status"] == "sent"

@@ -136,3 +136,19 @@ def test_the_oracle_accepts_what_we_accept_and_a_replay_is_409(
     assert carriers.stored_inbound(account, f"telnyx:{provider_id}")
     replay = post_event(carriers, raw, headers)
     assert replay.status_code == 409 and replay.json()["code"] == "replayed"
+
+
+def test_5xx_is_retried_with_the_same_idempotency_key_and_sent_once(
+    carriers: Carriers, account: TenantAccount
+) -> None:
+    from tests.carrier_fakes import Reply
+
+    carriers.use(account, "telnyx")
+    # Three 500s outlast the in-process tries, so the delivery queue retries too.
+    carriers.telnyx.script = [Reply.json(500, {"errors": [{"code": "10007"}]})] * 3
+    message_id = carriers.send(account, media=0)
+    carriers.wait_status(account, message_id, "sent")
+    posts = [s for s in carriers.telnyx.seen if s.method == "POST"]
+    assert len(posts) == 4
+    assert {s.headers["Idempotency-Key"] for s in posts} == {message_id}
+    assert len(carriers.telnyx.sent) == 1

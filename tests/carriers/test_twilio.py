@@ -123,3 +123,21 @@ def test_forged_inbound_is_401_and_nothing_is_stored(
     assert reply.status_code == 401, reply.text
     assert reply.headers["Content-Type"].startswith("application/problem+json")
     assert not carriers.stored_inbound(account, f"twilio:{sid}")
+
+
+def test_forged_status_callback_is_401_and_changes_nothing(
+    carriers: Carriers, account: TenantAccount
+) -> None:
+    carriers.use(account, "twilio")
+    message_id = carriers.send(account, media=0)
+    sent = carriers.wait_status(account, message_id, "sent")
+    callback = carriers.twilio.sent[-1]["StatusCallback"][0]
+    form = {"MessageSid": sent["carrierMessageId"], "MessageStatus": "failed", "ErrorCode": "30003"}
+    forged = post_signed(carriers, callback, form, token="not-the-auth-token-0123456789abcdef")
+    assert forged.status_code == 401
+    # The reference in the URL is signed too: pointing the callback at another message fails.
+    other = callback.replace(message_id, "00000000-0000-0000-0000-000000000000")
+    moved = requests.post(other, data=form, timeout=10,
+                          headers={"X-Twilio-Signature": twilio_signature(callback, form)})  # fmt: skip
+    assert moved.status_code == 401
+    assert carriers.message(account, message_id)["status"] == "sent"
