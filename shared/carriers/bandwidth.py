@@ -127,8 +127,18 @@ def callbacks(body: Any) -> list[dict[str, Any]]:
     return body
 
 
+def _message(callback: Mapping[str, Any]) -> dict[str, Any]:
+    message = callback.get("message")
+    return message if isinstance(message, dict) else {}
+
+
+def status_sender(callback: Mapping[str, Any]) -> str:
+    """Our number that sent the message a status callback is about."""
+    return str(_message(callback).get("from") or "")
+
+
 def status_report(callback: Mapping[str, Any], owner: str | None) -> StatusReport:
-    message = callback.get("message") or {}
+    message = _message(callback)
     status = STATUS_MAP.get(str(callback.get("type", "")))
     reason = None
     if status == "failed":
@@ -141,10 +151,11 @@ def status_report(callback: Mapping[str, Any], owner: str | None) -> StatusRepor
 
 
 def inbound_event(callback: Mapping[str, Any]) -> CarrierEvent:
-    message = callback.get("message") or {}
+    message = _message(callback)
+    urls = message.get("media")
     media = [
         {"url": url, "name": url.rsplit("/", 1)[-1]}
-        for url in message.get("media") or []
+        for url in (urls if isinstance(urls, list) else [])
         if isinstance(url, str) and not url.lower().endswith(_PACKAGING_SUFFIXES)
     ]
     return carrier_event(

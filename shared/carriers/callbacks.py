@@ -193,8 +193,7 @@ def bandwidth_status(req: func.HttpRequest, app: App) -> func.HttpResponse:
     """POST /api/v1/carriers/bandwidth/status: `message-sending`, `-delivered`, `-failed`."""
     statuses = []
     for callback in _bandwidth_callbacks(req, app):
-        message = callback.get("message")
-        sender = str(message.get("from", "")) if isinstance(message, dict) else ""
+        sender = str(bandwidth.status_sender(callback))
         owner = app.directory.number_owner(sender) if sender else None
         report = bandwidth.status_report(callback, owner)
         statuses.append(apply_status(app, bandwidth.CARRIER, report))

@@ -86,6 +86,8 @@ def parse_event(body: bytes) -> CarrierEvent:
 def carrier_event(carrier: str, fields: dict[str, Any]) -> CarrierEvent:
     """A provider's inbound message, translated into the generic event's fields, validated
     exactly as the generic webhook's body is, and marked with the provider it came from."""
+    if not str(fields.get("messageId", "")).removeprefix(f"{carrier}:"):
+        raise ValidationFailed.field("messageId", f"the {carrier} message id is missing")
     body = json.dumps({k: v for k, v in fields.items() if v is not None}).encode()
     return msgspec.structs.replace(parse_event(body), carrier=carrier)
 
