@@ -49,6 +49,56 @@ param carrierGatewaySecret string = ''
 @secure()
 param carrierWebhookSecret string = ''
 
+@description('External https origin of this app (e.g. https://api.example.com): carrier callback URLs and Twilio signatures are built from it.')
+param publicBaseUrl string = ''
+
+@description('Carrier of numbers provisioned without --carrier.')
+@allowed([
+  'sandbox'
+  'generic'
+  'twilio'
+  'telnyx'
+  'bandwidth'
+])
+param defaultCarrier string = 'sandbox'
+
+@description('Twilio account SID (AC...). Empty: Twilio not configured.')
+param twilioAccountSid string = ''
+
+@description('Telnyx webhook public key (base64 Ed25519; not a secret).')
+param telnyxPublicKey string = ''
+
+@description('Telnyx messaging profile id (optional).')
+param telnyxMessagingProfileId string = ''
+
+@description('Bandwidth account id.')
+param bandwidthAccountId string = ''
+
+@description('Bandwidth messaging application id.')
+param bandwidthApplicationId string = ''
+
+@description('Bandwidth OAuth2 client id.')
+param bandwidthClientId string = ''
+
+@description('User name Bandwidth presents on its callbacks.')
+param bandwidthCallbackUsername string = ''
+
+@description('Twilio auth token (it signs the Twilio webhooks and authenticates sends). Stored in Key Vault; empty keeps the stored value.')
+@secure()
+param twilioAuthToken string = ''
+
+@description('Telnyx API v2 key. Stored in Key Vault; empty keeps the stored value.')
+@secure()
+param telnyxApiKey string = ''
+
+@description('Bandwidth OAuth2 client secret. Stored in Key Vault; empty keeps the stored value.')
+@secure()
+param bandwidthClientSecret string = ''
+
+@description('Password Bandwidth presents on its callbacks (HTTP Basic). Stored in Key Vault; empty keeps the stored value.')
+@secure()
+param bandwidthCallbackPassword string = ''
+
 @description('Create the Event Grid subscription that drives optimize_media. The post-deploy hook turns it on once the function is deployed.')
 param blobEventSubscriptionEnabled bool = false
 
@@ -148,6 +198,10 @@ module keyVault 'app/keyvault.bicep' = {
     mediaSigningKeyName: mediaSigningKeyName
     carrierGatewaySecret: carrierGatewaySecret
     carrierWebhookSecret: carrierWebhookSecret
+    twilioAuthToken: twilioAuthToken
+    telnyxApiKey: telnyxApiKey
+    bandwidthClientSecret: bandwidthClientSecret
+    bandwidthCallbackPassword: bandwidthCallbackPassword
   }
 }
 
@@ -165,10 +219,41 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
+// Carrier settings (docs/carriers.md); an empty one is left out, so the app sees it unset.
+var carrierSettings = union(
+  {
+    DEFAULT_CARRIER: defaultCarrier
+  },
+  empty(publicBaseUrl) ? {} : {
+    PUBLIC_BASE_URL: publicBaseUrl
+  },
+  empty(twilioAccountSid) ? {} : {
+    TWILIO_ACCOUNT_SID: twilioAccountSid
+  },
+  empty(telnyxPublicKey) ? {} : {
+    TELNYX_PUBLIC_KEY: telnyxPublicKey
+  },
+  empty(telnyxMessagingProfileId) ? {} : {
+    TELNYX_MESSAGING_PROFILE_ID: telnyxMessagingProfileId
+  },
+  empty(bandwidthAccountId) ? {} : {
+    BANDWIDTH_ACCOUNT_ID: bandwidthAccountId
+  },
+  empty(bandwidthApplicationId) ? {} : {
+    BANDWIDTH_APPLICATION_ID: bandwidthApplicationId
+  },
+  empty(bandwidthClientId) ? {} : {
+    BANDWIDTH_CLIENT_ID: bandwidthClientId
+  },
+  empty(bandwidthCallbackUsername) ? {} : {
+    BANDWIDTH_CALLBACK_USERNAME: bandwidthCallbackUsername
+  }
+)
+
 // What the app reads (shared/settings.py). Secrets are Key Vault references resolved by the
 // platform with the app's identity, built by keyvault.bicep for exactly the secrets it writes
 // (an empty carrier secret leaves its setting out); the rest are plain names and ids.
-var apiSettings = union(keyVault.outputs.keyVaultReferences, {
+var apiSettings = union(keyVault.outputs.keyVaultReferences, carrierSettings, {
   MEDIA_STORAGE_ACCOUNT_NAME: mediaStorage.outputs.name
   MEDIA_STORAGE_BLOB_ENDPOINT: mediaStorage.outputs.blobEndpoint
   MANAGED_IDENTITY_CLIENT_ID: identity.outputs.clientId

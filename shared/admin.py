@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.app import App
+from shared.carriers.common import CARRIERS, require_carrier_name, require_configured
 from shared.errors import ConfigurationError, ServiceError
 from shared.media.policies import MAX_POLICIES
 from shared.settings import load_settings
@@ -58,6 +59,11 @@ def _tenant_view(app: App, tenant_id: str) -> dict[str, Any]:
         "webhookDisabled": t.webhook_disabled,
         "webhookSecrets": list(t.webhook_secrets),
         "numbers": app.directory.tenant_numbers(t.id),
+        # Numbers provisioned before carriers existed show the carrier they route to today.
+        "carriers": {
+            number: carrier or app.carriers.carrier_of(number)
+            for number, carrier in sorted(app.directory.tenant_number_carriers(t.id).items())
+        },
     }
 
 
@@ -66,8 +72,20 @@ def _set_password(app: App, a: argparse.Namespace) -> dict[str, Any]:
     return {"email": a.email}
 
 
+def _carrier(app: App, name: str | None) -> str:
+    """The named carrier (default: DEFAULT_CARRIER), refused unless its settings are there."""
+    carrier = require_carrier_name(name or app.settings.default_carrier)
+    require_configured(app.settings, carrier)
+    return carrier
+
+
 def _provision(app: App, a: argparse.Namespace) -> dict[str, Any]:
-    app.directory.provision_number(a.tenant, a.number)
+    app.directory.provision_number(a.tenant, a.number, _carrier(app, a.carrier))
+    return _tenant_view(app, a.tenant)
+
+
+def _set_carrier(app: App, a: argparse.Namespace) -> dict[str, Any]:
+    app.directory.set_number_carrier(a.tenant, a.number, _carrier(app, a.carrier))
     return _tenant_view(app, a.tenant)
 
 
@@ -208,6 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("tenant")
     c.add_argument("number")
+    c.add_argument("--carrier", choices=CARRIERS, help="default: the DEFAULT_CARRIER setting")
+
+    c = cmd(
+        "number-set-carrier",
+        "move a tenant's number to another carrier (its later sends go out through it)",
+        _set_carrier,
+    )
+    c.add_argument("tenant")
+    c.add_argument("number")
+    c.add_argument("carrier", choices=CARRIERS)
 
     c = cmd(
         "number-release",

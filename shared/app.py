@@ -11,11 +11,12 @@ import threading
 from dataclasses import dataclass
 
 from shared.auth import Authenticator
+from shared.carriers.routing import Carriers
 from shared.idempotency import Idempotency
 from shared.login_throttle import LoginThrottle, ThrottleTable
 from shared.media.ingest import Ingest
 from shared.media.store import MediaStore
-from shared.messages.gateway import CarrierGateway, gateway_from_settings
+from shared.messages.gateway import CarrierGateway
 from shared.outbound import AddressPolicy, OutboundClient
 from shared.settings import Settings, load_settings
 from shared.storage import Storage
@@ -34,6 +35,7 @@ class App:
     outbound: OutboundClient
     gateway: CarrierGateway
     ingest: Ingest
+    carriers: Carriers
 
     @classmethod
     def build(cls, settings: Settings) -> App:
@@ -54,6 +56,7 @@ class App:
             policy = AddressPolicy(plain_http_origins=emulator)
         outbound = OutboundClient(policy)
         media = MediaStore(storage, settings)
+        carriers = Carriers(settings, storage, directory)
         return cls(
             settings,
             storage,
@@ -62,8 +65,9 @@ class App:
             media,
             Idempotency(storage),
             outbound,
-            gateway_from_settings(settings, storage),
+            carriers,  # routes each send by the carrier of its `from` number
             Ingest(media, settings),
+            carriers,
         )
 
 

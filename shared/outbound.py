@@ -400,6 +400,11 @@ def _resolve(host: str, port: int, deadline: float) -> list[str] | OSError | Non
     return outcome[0] if outcome else None
 
 
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    port = url.port if url.port is not None else {"https": 443, "http": 80}.get(url.scheme)
+    return url.scheme, url.host.lower(), port
+
+
 def _media_type(headers: httpx.Headers) -> str | None:
     return headers.get("content-type", "").split(";", 1)[0].strip().lower() or None
 
@@ -525,9 +530,11 @@ class _Call:
         follow: bool,
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
+        credentials: Mapping[str, str] | None = None,
     ) -> Iterator[httpx.Response]:
         """Send one request, following redirects for GET/HEAD (a redirect's body is never read);
-        yields the final response with its body unread."""
+        yields the final response with its body unread. `credentials` (headers) go only to hops
+        on the first URL's origin: a redirect to another host never carries them."""
         sent = httpx.Headers(
             {"User-Agent": self.guard.user_agent, "Accept": "*/*", "Accept-Encoding": "identity"}
         )
@@ -535,9 +542,15 @@ class _Call:
         sent.update(headers or {})
         timeout = {"timeout": {"connect": self.guard.connect_timeout}}
         redirects = 0
+        first = _origin(self.parse(url))
         while True:
+            target = self.parse(url)
+            hop = sent
+            if credentials and _origin(target) == first:
+                hop = httpx.Headers(sent)
+                hop.update(credentials)
             request = httpx.Request(
-                method, self.parse(url), headers=sent, content=content, extensions=timeout
+                method, target, headers=hop, content=content, extensions=timeout
             )
             response = self.client.send(request, stream=True)
             location = response.headers.get("location")
@@ -625,9 +638,15 @@ class OutboundClient:
                 # Leaving the block closes the connection with the body unread.
                 return _probe(response)
 
-    def fetch(self, url: str, *, max_bytes: int) -> Fetched:
-        """Download `url`, refusing (`too_large`) as soon as more than `max_bytes` would arrive."""
-        with self._call(url) as call, call.exchange("GET", url, follow=True) as response:
+    def fetch(
+        self, url: str, *, max_bytes: int, credentials: Mapping[str, str] | None = None
+    ) -> Fetched:
+        """Download `url`, refusing (`too_large`) as soon as more than `max_bytes` would arrive.
+        `credentials` are headers for `url`'s own origin only (see `exchange`)."""
+        with (
+            self._call(url) as call,
+            call.exchange("GET", url, follow=True, credentials=credentials) as response,
+        ):
             call.require_success(response)
             declared = _content_length(response.headers)
             if declared is not None and declared > max_bytes:

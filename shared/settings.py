@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import (
@@ -29,6 +29,14 @@ STORAGE_SOURCES = frozenset({"media_storage_connection_string", "media_storage_a
 QUEUE_NAME = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
 # Queue visibility delays are capped at 7 days by Azure Storage.
 RetryDelay = Annotated[int, Field(ge=0, le=7 * 24 * 3600)]
+CarrierName = Literal["sandbox", "generic", "twilio", "telnyx", "bandwidth"]
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+# Settings holding a URL of ours or of a provider's API (docs/carriers.md): https, or plain http
+# to loopback so that tests and staging can point them at local fakes.
+_BASE_URL_SETTINGS = (
+    "public_base_url", "twilio_api_base_url", "telnyx_api_base_url", "bandwidth_api_base_url",
+    "bandwidth_oauth_url",
+)  # fmt: skip
 
 # App Service passes a Key Vault reference it cannot resolve (missing secret, role not yet
 # granted) through as its literal text, which names only the vault: never a usable secret.
@@ -143,6 +151,44 @@ class Settings(BaseSettings):
     def refused_secrets(self) -> Mapping[str, str]:
         """Secret settings that were set but refused, by setting name, with the reason."""
         return MappingProxyType(self._refused_secrets)
+
+    # Real carriers (docs/carriers.md). Each number is provisioned with one; DEFAULT_CARRIER is
+    # what `number-provision` uses when none is named. PUBLIC_BASE_URL is this app's external
+    # https origin: callback URLs and Twilio signatures are computed from it, never from the
+    # request's own idea of its host.
+    default_carrier: CarrierName = "sandbox"
+    public_base_url: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_api_base_url: str = "https://api.twilio.com"
+    telnyx_api_key: SecretStr | None = None
+    telnyx_public_key: str | None = None  # base64 Ed25519 public key: not a secret
+    telnyx_messaging_profile_id: str | None = None
+    telnyx_api_base_url: str = "https://api.telnyx.com"
+    bandwidth_account_id: str | None = None
+    bandwidth_application_id: str | None = None
+    bandwidth_client_id: str | None = None
+    bandwidth_client_secret: SecretStr | None = None
+    bandwidth_callback_username: str | None = None
+    bandwidth_callback_password: SecretStr | None = None
+    bandwidth_api_base_url: str = "https://messaging.bandwidth.com"
+    bandwidth_oauth_url: str = "https://id.bandwidth.com/api/v1/oauth2/token"
+
+    @model_validator(mode="after")
+    def _carrier_urls(self) -> Settings:
+        for name in _BASE_URL_SETTINGS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            parts = urlparse(value)
+            loopback = parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
+            if not (parts.scheme == "https" or loopback) or not parts.hostname:
+                raise ValueError(f"{name.upper()} must be an https URL (plain http: loopback only)")
+            if parts.username or parts.password or parts.query or parts.fragment:
+                raise ValueError(f"{name.upper()} must not carry credentials, query or fragment")
+        if self.public_base_url and urlparse(self.public_base_url).path not in ("", "/"):
+            raise ValueError("PUBLIC_BASE_URL is an origin such as https://host, without a path")
+        return self
 
     @model_validator(mode="after")
     def _one_storage_source(self) -> Settings:

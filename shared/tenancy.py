@@ -201,21 +201,57 @@ class TenantDirectory:
 
     # Numbers
 
-    def provision_number(self, tenant_id: str, number: str) -> None:
-        """Give `number` to the tenant. Idempotent for the same tenant; 409 if another owns it."""
+    def provision_number(self, tenant_id: str, number: str, carrier: str = "sandbox") -> None:
+        """Give `number` to the tenant, sending through `carrier`. Idempotent for the same tenant
+        and carrier; 409 if another tenant owns it, or if it already has another carrier (moving
+        a number is `set_number_carrier`)."""
         number = require_number(number)
         self.require_tenant(tenant_id)
         directory = self._storage.table(NUMBERS)
         try:
             directory.create_entity(
-                {"PartitionKey": number, "RowKey": "owner", "TenantId": tenant_id}
-            )
+                {"PartitionKey": number, "RowKey": "owner", "TenantId": tenant_id,
+                 "Carrier": carrier}
+            )  # fmt: skip
         except ResourceExistsError:
             if self.number_owner(number) != tenant_id:
                 raise Conflict(f"{number} is provisioned for another tenant") from None
+            current = self.number_carrier(number)
+            if current is not None and current != carrier:
+                raise Conflict(
+                    f"{number} is provisioned with carrier {current}; use number-set-carrier"
+                ) from None
         self._storage.table(TENANT_NUMBERS).upsert_entity(
-            {"PartitionKey": tenant_id, "RowKey": number, "ProvisionedAt": now_iso()}
+            {"PartitionKey": tenant_id, "RowKey": number, "ProvisionedAt": now_iso(),
+             "Carrier": carrier}
+        )  # fmt: skip
+
+    def number_carrier(self, number: str) -> str | None:
+        """The carrier `number` sends through; None when it is not provisioned or was
+        provisioned before numbers had carriers (such a number routes as it always did)."""
+        try:
+            e = self._storage.table(NUMBERS).get_entity(number, "owner")
+        except ResourceNotFoundError:
+            return None
+        return str(e.get("Carrier") or "") or None
+
+    def set_number_carrier(self, tenant_id: str, number: str, carrier: str) -> None:
+        number = require_number(number)
+        if self.number_owner(number) != tenant_id:
+            raise NotFound(f"{number} is not provisioned for tenant {tenant_id}")
+        self._storage.table(NUMBERS).update_entity(
+            {"PartitionKey": number, "RowKey": "owner", "Carrier": carrier}
         )
+        self._storage.table(TENANT_NUMBERS).upsert_entity(
+            {"PartitionKey": tenant_id, "RowKey": number, "Carrier": carrier}
+        )
+
+    def tenant_number_carriers(self, tenant_id: str) -> dict[str, str | None]:
+        """Each of the tenant's numbers with its carrier (None: provisioned before carriers)."""
+        rows = self._storage.table(TENANT_NUMBERS).query_entities(
+            "PartitionKey eq @tid", parameters={"tid": tenant_id}
+        )
+        return {e["RowKey"]: (str(e.get("Carrier") or "") or None) for e in rows}
 
     def release_number(self, tenant_id: str, number: str) -> None:
         number = require_number(number)

@@ -32,6 +32,22 @@ param carrierGatewaySecret string = ''
 @secure()
 param carrierWebhookSecret string = ''
 
+@description('Twilio auth token (it signs the Twilio webhooks and authenticates sends). Empty leaves the stored secret untouched.')
+@secure()
+param twilioAuthToken string = ''
+
+@description('Telnyx API v2 key. Empty leaves the stored secret untouched.')
+@secure()
+param telnyxApiKey string = ''
+
+@description('Bandwidth OAuth2 client secret. Empty leaves the stored secret untouched.')
+@secure()
+param bandwidthClientSecret string = ''
+
+@description('Password Bandwidth presents on its callbacks (HTTP Basic). Empty leaves the stored secret untouched.')
+@secure()
+param bandwidthCallbackPassword string = ''
+
 @description('Days a deleted vault or secret can be recovered.')
 @minValue(7)
 @maxValue(90)
@@ -43,11 +59,19 @@ param enablePurgeProtection bool = false
 // A carrier secret is written only when its parameter is set; an empty one leaves the vault alone.
 var createCarrierGatewaySecret = !empty(carrierGatewaySecret)
 var createCarrierWebhookSecret = !empty(carrierWebhookSecret)
+var createTwilioAuthToken = !empty(twilioAuthToken)
+var createTelnyxApiKey = !empty(telnyxApiKey)
+var createBandwidthClientSecret = !empty(bandwidthClientSecret)
+var createBandwidthCallbackPassword = !empty(bandwidthCallbackPassword)
 
 var secretNames = {
   mediaStorageAccountKey: 'media-storage-account-key'
   carrierGatewaySecret: 'carrier-gateway-secret'
   carrierWebhookSecret: 'carrier-webhook-secret'
+  twilioAuthToken: 'twilio-auth-token'
+  telnyxApiKey: 'telnyx-api-key'
+  bandwidthClientSecret: 'bandwidth-client-secret'
+  bandwidthCallbackPassword: 'bandwidth-callback-password'
 }
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
@@ -102,6 +126,38 @@ resource carrierWebhook 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (cre
   }
 }
 
+resource twilioAuthTokenSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (createTwilioAuthToken) {
+  parent: vault
+  name: secretNames.twilioAuthToken
+  properties: {
+    value: twilioAuthToken
+  }
+}
+
+resource telnyxApiKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (createTelnyxApiKey) {
+  parent: vault
+  name: secretNames.telnyxApiKey
+  properties: {
+    value: telnyxApiKey
+  }
+}
+
+resource bandwidthClientSecretSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (createBandwidthClientSecret) {
+  parent: vault
+  name: secretNames.bandwidthClientSecret
+  properties: {
+    value: bandwidthClientSecret
+  }
+}
+
+resource bandwidthCallbackPasswordSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (createBandwidthCallbackPassword) {
+  parent: vault
+  name: secretNames.bandwidthCallbackPassword
+  properties: {
+    value: bandwidthCallbackPassword
+  }
+}
+
 output name string = vault.name
 output id string = vault.id
 output uri string = vault.properties.vaultUri
@@ -118,5 +174,17 @@ output keyVaultReferences object = union(
   } : {},
   createCarrierWebhookSecret ? {
     CARRIER_WEBHOOK_SECRET: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${secretNames.carrierWebhookSecret})'
+  } : {},
+  createTwilioAuthToken ? {
+    TWILIO_AUTH_TOKEN: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${secretNames.twilioAuthToken})'
+  } : {},
+  createTelnyxApiKey ? {
+    TELNYX_API_KEY: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${secretNames.telnyxApiKey})'
+  } : {},
+  createBandwidthClientSecret ? {
+    BANDWIDTH_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${secretNames.bandwidthClientSecret})'
+  } : {},
+  createBandwidthCallbackPassword ? {
+    BANDWIDTH_CALLBACK_PASSWORD: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${secretNames.bandwidthCallbackPassword})'
   } : {}
 )

@@ -6,8 +6,9 @@ Carrier contract in docs/webhooks.md; a sample lives in tests/events/inbound_mms
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -39,6 +40,9 @@ class CarrierEvent(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
         tuple[CarrierAttachment, ...], msgspec.Meta(max_length=MAX_ATTACHMENTS)
     ] = ()
     received_at: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    # Which provider's adapter (shared.carriers) made the event: it decides whose credentials
+    # may fetch the attachments. Never taken from a generic webhook's body.
+    carrier: str | None = None
 
 
 _DECODER = msgspec.json.Decoder(CarrierEvent)
@@ -53,7 +57,16 @@ def parse_event(body: bytes) -> CarrierEvent:
     sender = parse_e164(event.from_)
     if sender is None and not _SENDER.match(event.from_):
         raise ValidationFailed.field("from", "must be an E.164 number or a short code")
-    return msgspec.structs.replace(event, to=to, from_=sender or event.from_)
+    return msgspec.structs.replace(event, to=to, from_=sender or event.from_, carrier=None)
+
+
+def carrier_event(carrier: str, fields: dict[str, Any]) -> CarrierEvent:
+    """A provider's inbound message, translated into the generic event's fields, validated
+    exactly as the generic webhook's body is, and marked with the provider it came from."""
+    if not str(fields.get("messageId", "")).removeprefix(f"{carrier}:"):
+        raise ValidationFailed.field("messageId", f"the {carrier} message id is missing")
+    body = json.dumps({k: v for k, v in fields.items() if v is not None}).encode()
+    return msgspec.structs.replace(parse_event(body), carrier=carrier)
 
 
 def encode_event(event: CarrierEvent) -> str:

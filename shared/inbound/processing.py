@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,10 +66,12 @@ def process_inbound(app: App, message: bytes) -> None:
 
 
 def _rehost_all(app: App, record: InboundRecord) -> InboundRecord | None:
+    carrier = record.event.carrier
     results = [
-        rehost(app, record.tenant_id, record.event.to, index, attachment)
+        rehost(app, record.tenant_id, record.event.to, index, attachment,
+               credentials=app.carriers.media_credentials(carrier, attachment.url))
         for index, attachment in enumerate(record.event.attachments)
-    ]
+    ]  # fmt: skip
     stored = [r.record for r in results if r.record is not None]
     attachments = [_attachment(m) for m in stored]
     failed = [r.failure for r in results if r.failure is not None]
@@ -118,17 +121,22 @@ def _attachment(media: MediaRecord) -> dict[str, Any]:
 
 
 def rehost(
-    app: App, tenant_id: str, number: str, index: int, attachment: CarrierAttachment
-) -> Rehosted:
-    """Fetch, check and store one attachment; any refusal becomes a reported failure."""
+    app: App, tenant_id: str, number: str, index: int, attachment: CarrierAttachment,
+    *, credentials: Mapping[str, str] | None = None,
+) -> Rehosted:  # fmt: skip
+    """Fetch, check and store one attachment; any refusal becomes a reported failure. Stored as
+    received: what a person sent reaches the customer unshrunk (the optimiser is for sends)."""
     try:
-        fetched = app.outbound.fetch(attachment.url, max_bytes=app.settings.max_media_bytes)
+        fetched = app.outbound.fetch(
+            attachment.url, max_bytes=app.settings.max_media_bytes, credentials=credentials
+        )
         record = app.ingest.store(
             tenant_id=tenant_id,
             phone_number=number,
             file_name=attachment.name,
             declared_type=attachment.content_type or fetched.content_type or "",
             data=fetched.content,
+            optimize=False,
             source="inbound",
             index=index,
         )

@@ -37,6 +37,7 @@ def upload(req: func.HttpRequest, app: App) -> func.HttpResponse:
             declared_type=declared,
             data=request.decode_data(app.settings.max_media_bytes),
             media_id=seed,
+            budget_bytes=app.carriers.limits_for(request.phone_number).budget_bytes,
         )
         return json_response(upload_response(record), 201, {"Location": location(record)})
 

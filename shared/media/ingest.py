@@ -35,6 +35,7 @@ class Ingest:
         index: int = 0,
         optimize: bool = True,
         media_id: str | None = None,
+        budget_bytes: int | None = None,
     ) -> MediaRecord:
         """Verify and store one file; `file_name` is kept as sent for the record (an unnamed file
         is the `index`-th attachment of its message, see `file_name_for`).
@@ -48,7 +49,9 @@ class Ingest:
         if content_type in HEIF_TYPES:
             data, converted_from, content_type = heif_to_jpeg(data), content_type, "image/jpeg"
         state = (
-            initial_optimization_state(content_type, data, self._settings)
+            initial_optimization_state(
+                content_type, data, self._settings, budget_bytes=budget_bytes
+            )
             if optimize
             else "not_needed"
         )
@@ -82,13 +85,16 @@ def _unnamed(index: int) -> str:
     return f"attachment-{index + 1}"
 
 
-def initial_optimization_state(content_type: str, data: bytes, settings: Settings) -> str:
-    """`pending` when the optimiser will act: media over the carrier budget, or images larger
-    than the carrier's preferred side. Documents are never rewritten."""
+def initial_optimization_state(
+    content_type: str, data: bytes, settings: Settings, *, budget_bytes: int | None = None
+) -> str:
+    """`pending` when the optimiser will act: media over the carrier budget (`budget_bytes`, that
+    of the number's carrier; default CARRIER_BUDGET_BYTES), or images larger than the carrier's
+    preferred side. Documents are never rewritten."""
     kind = SUPPORTED[content_type].kind
     if kind == "document":
         return "not_needed"
-    if len(data) > settings.carrier_budget_bytes:
+    if len(data) > (budget_bytes or settings.carrier_budget_bytes):
         return "pending"
     if kind == "image":
         try:

@@ -62,7 +62,7 @@ def optimize_blob(blob: func.blob.InputStream, app: App) -> None:
     result = optimize(
         data,
         record.content_type,
-        budget_bytes=app.settings.carrier_budget_bytes,
+        budget_bytes=app.carriers.limits_for(record.phone_number).budget_bytes,
         max_side=app.settings.max_image_side,
         timeout_s=TIMEOUT_S,
     )

@@ -76,6 +76,7 @@ def accept(app: App, tenant_id: str, request: SendRequest, seed: str) -> Accepte
         log.info("batch %s was stored by an earlier run of this request: answering with it", seed)
         return _stored_batch(earlier, request, ids)
     media = check_media_urls(app, tenant_id, request.media_urls)
+    app.carriers.check_total(request.from_, [(m.size, m.media_id is not None) for m in media])
     messages = _messages(tenant_id, request, ids, [m.to_entity() for m in media], seed, now_iso())
     # Jobs first, records second: the records (at most 100, one tenant, so one atomic entity
     # group transaction) exist only if the whole acceptance succeeded. A job whose record never

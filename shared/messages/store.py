@@ -1,6 +1,7 @@
 """Outbound message records (table `messages`, partition = tenant) and their status machine.
 
-Status only moves forward, `queued -> sending -> sent -> delivered | failed`, and every change is
+Status only moves forward, `queued -> sending -> sent -> delivered | undelivered | failed` (a
+real carrier's "undelivered": accepted, then not delivered to the handset), and every change is
 an etag-conditional update, so duplicate or out-of-order events (a late carrier callback, a
 re-delivered queue message) can never move a message backwards.
 
@@ -28,8 +29,8 @@ from shared.clock import now_iso
 from shared.storage import Storage
 
 TABLE = "messages"
-RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "failed": 3}
-TERMINAL = frozenset({"delivered", "failed"})
+RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "undelivered": 3, "failed": 3}
+TERMINAL = frozenset({"delivered", "undelivered", "failed"})
 _CONFLICT_RETRIES = 5
 MAX_BATCH = 100  # Table Storage's limit for one entity-group transaction
 

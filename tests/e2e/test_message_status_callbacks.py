@@ -95,6 +95,7 @@ def test_carrier_reports_move_status_forward_only(
     base_url: str, status_app: App, account: TenantAccount
 ) -> None:
     carrier = FakeCarrier()
+    status_app.directory.set_number_carrier(account.tenant_id, account.number, "generic")
     with (
         carrier.running() as url,
         app_with(status_app, carrier_gateway_url=url, carrier_gateway_secret=carrier.secret),

@@ -90,7 +90,9 @@ def test_sandbox_failure_marks_the_message_failed(
 
 
 @pytest.fixture
-def carrier() -> FakeCarrier:
+def carrier(app: App, account: TenantAccount) -> FakeCarrier:
+    """The generic HTTP gateway, and the account's number moved to it."""
+    app.directory.set_number_carrier(account.tenant_id, account.number, "generic")
     return FakeCarrier()
 
 

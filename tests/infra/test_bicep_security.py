@@ -12,7 +12,10 @@ import pytest
 from tests.infra import bicep
 
 KEY_VAULT_REFERENCE = "@Microsoft.KeyVault(SecretUri="
-SECRET_SETTINGS = ("MEDIA_STORAGE_ACCOUNT_KEY", "CARRIER_GATEWAY_SECRET", "CARRIER_WEBHOOK_SECRET")
+SECRET_SETTINGS = (
+    "MEDIA_STORAGE_ACCOUNT_KEY", "CARRIER_GATEWAY_SECRET", "CARRIER_WEBHOOK_SECRET",
+    "TWILIO_AUTH_TOKEN", "TELNYX_API_KEY", "BANDWIDTH_CLIENT_SECRET", "BANDWIDTH_CALLBACK_PASSWORD",
+)  # fmt: skip
 # The documented exceptions: the media account key copied into Key Vault, and the blob
 # extension's system key that authenticates Event Grid to the host's webhook.
 ALLOWED_LIST_KEYS = {

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 
 from shared.app import App
+from tests.carrier_fakes import TelnyxSigner, carrier_settings
 from tests.conftest import TenantAccount, app_with
 from tests.webhook_peers import CARRIER_SECRET
 
@@ -68,9 +69,14 @@ SCHEMA, LABELS = _load()
 
 
 @pytest.fixture
-def carrier_configured(app: App) -> Iterator[App]:
-    """The carrier endpoints answer 503 by design while no secret is set: set one."""
-    with app_with(app, carrier_webhook_secret=CARRIER_SECRET) as configured:
+def carrier_configured(app: App, base_url: str) -> Iterator[App]:
+    """The carrier endpoints answer 503 by design while their settings are missing: set them
+    (the providers' APIs are never called: no fuzzed request passes their checks)."""
+    providers = carrier_settings(
+        base_url, twilio="https://api.twilio.com", telnyx="https://api.telnyx.com",
+        telnyx_public_key=TelnyxSigner().public_key, bandwidth="https://messaging.bandwidth.com",
+    )  # fmt: skip
+    with app_with(app, carrier_webhook_secret=CARRIER_SECRET, **providers) as configured:
         yield configured
 
 
