@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -111,11 +112,12 @@ class FakeCarrier:
                 reply = json.dumps(
                     {"carrierMessageId": "c-1", "status": "sent", "reason": "unknown_number"}
                 )
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply.encode())
+                with contextlib.suppress(ConnectionError):  # the sender died meanwhile
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(reply)))
+                    self.end_headers()
+                    self.wfile.write(reply.encode())
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -130,9 +130,10 @@ class Receiver:
                 receiver.received.append(Received(headers, body, payload, error))
                 status = receiver.statuses.pop(0) if receiver.statuses else receiver.default
                 time.sleep(receiver.delay)
-                self.send_response(status if error is None else 400)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                with contextlib.suppress(ConnectionError):  # the sender died meanwhile
+                    self.send_response(status if error is None else 400)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

@@ -65,7 +65,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(180)]
 
 SENDS = 30
 INBOUND_EVENTS = 20
-CLIENT_THREADS = 6
+CLIENT_THREADS = 12
 # Bounded waits: after the restart, work the dead host held comes back after the queue lease,
 # and lost inbound messages after the recovery timer's period plus its age threshold.
 SETTLE_SECONDS = 75
@@ -175,24 +175,25 @@ def test_host_killed_mid_burst_loses_nothing_and_sends_nothing_twice(
 
         base_url = f"http://127.0.0.1:{port}"
         requests_ = burst(account, media, rng)
-        kill_after = rng.randint(len(requests_) // 5, len(requests_) * 3 // 5)
-        kill_delay = rng.uniform(0, 0.3)
-        begun = threading.Semaphore(0)
+        kill_after = rng.randint(len(requests_) // 5, len(requests_) // 2)
+        kill_delay = rng.uniform(0, 0.2)
+        done = threading.Semaphore(0)
 
         def send(request: Request) -> None:
-            begun.release()
             post(base_url, request, account)
+            done.release()
 
         first = host()
         try:
-            killer = threading.Thread(target=kill, args=(first, begun, kill_after, kill_delay))
+            killer = threading.Thread(target=kill, args=(first, done, kill_after, kill_delay))
             killer.start()
             run_all(requests_, send)
             killer.join()
             assert first.wait(timeout=10) == -signal.SIGKILL
             unanswered = [r for r in requests_ if not r.answered]
-            print(f"killed after {kill_after} requests (+{kill_delay:.2f} s); "
-                  f"{len(unanswered)} of {len(requests_)} unanswered")  # fmt: skip
+            print(f"killed {kill_delay:.2f} s after {kill_after} requests were done, at "
+                  f"{time.monotonic() - started:.1f} s; {len(unanswered)} of {len(requests_)} "
+                  "unanswered")  # fmt: skip
             assert unanswered, "the kill came after the burst"
 
             second = host()
@@ -200,7 +201,9 @@ def test_host_killed_mid_burst_loses_nothing_and_sends_nothing_twice(
                 retry_until_answered(unanswered, lambda r: post(base_url, r, account))
                 refused = [a for r in requests_ for a in r.answers if a and 300 <= a < 500]
                 assert not refused, f"4xx answers {refused}; see {log}"
+                print(f"restarted and retried by {time.monotonic() - started:.1f} s")
                 settle(app, account, carrier, receiver, requests_, log)
+                print(f"settled at {time.monotonic() - started:.1f} s")
                 replayed = [Request(r.kind, r.body, r.headers) for r in requests_]
                 run_all(replayed, lambda r: post(base_url, r, account))
             finally:
@@ -246,10 +249,11 @@ def test_host_killed_mid_burst_loses_nothing_and_sends_nothing_twice(
 
 
 def kill(
-    process: subprocess.Popen[bytes], begun: threading.Semaphore, after: int, delay: float
+    process: subprocess.Popen[bytes], done: threading.Semaphore, after: int, delay: float
 ) -> None:
+    """SIGKILL `delay` seconds after `after` requests were done, with others in flight."""
     for _ in range(after):
-        begun.acquire()
+        done.acquire()
     time.sleep(delay)
     process.send_signal(signal.SIGKILL)
 
