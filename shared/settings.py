@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     delivery_retry_seconds: tuple[int, ...] = (10, 30, 120, 600, 1800)
     media_hold_seconds: int = Field(default=15, ge=0)
     media_hold_max_attempts: int = Field(default=40, ge=0)
+    # How long a delivery worker holds an attempt before another job may take it over as left by
+    # a dead worker (shared/messages/service.py). Longer than the gateway's worst case (4 tries of
+    # a 3 s connect and 10 s read timeout, plus pauses: under a minute), so a live worker is never
+    # overtaken. In Azure a dead worker's queue message comes back only after the host's 10-minute
+    # visibility lease, by when 120 s have long passed; local crash tests that shorten the queue
+    # lease (`tools.localhost --queue-lease`) shorten this too, so a takeover comes within seconds.
+    delivery_claim_lease_seconds: int = Field(default=120, ge=1)
 
     # HTTP requests one instance runs at once: host.json `extensions.http.maxConcurrentRequests`
     # (keep the two equal); the storage clients keep this many connections per service.

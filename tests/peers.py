@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -72,13 +74,15 @@ def media_host(resources: dict[str, Resource]) -> Iterator[str]:
 @dataclass
 class FakeCarrier:
     """A carrier gateway: checks the HMAC signature, remembers what it accepted (once per
-    Idempotency-Key), and answers from `script` (status codes, then 200s)."""
+    Idempotency-Key), and answers from `script` (status codes, then 200s), `delay` seconds after
+    it recorded the request."""
 
     secret: str = "carrier-gateway-secret-for-tests-0123456789"
     script: list[int] = field(default_factory=list)
     received: list[dict[str, Any]] = field(default_factory=list)
     accepted: dict[str, dict[str, Any]] = field(default_factory=dict)
     bad_signatures: int = 0
+    delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @contextmanager
@@ -104,14 +108,16 @@ class FakeCarrier:
                         if status == 200:
                             key = self.headers["Idempotency-Key"]
                             carrier.accepted.setdefault(key, payload)
+                time.sleep(carrier.delay)
                 reply = json.dumps(
                     {"carrierMessageId": "c-1", "status": "sent", "reason": "unknown_number"}
                 )
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply.encode())
+                with contextlib.suppress(ConnectionError):  # the sender died meanwhile
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(reply)))
+                    self.end_headers()
+                    self.wfile.write(reply.encode())
 
             def log_message(self, *args: Any) -> None:
                 pass

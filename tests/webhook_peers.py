@@ -102,11 +102,13 @@ class Received:
 @dataclass
 class Receiver:
     """A customer endpoint: verifies each request with `secret`, answers from `statuses` in turn
-    (then `default`), and remembers everything it was sent."""
+    (then `default`) `delay` seconds after it recorded the request, and remembers everything it
+    was sent."""
 
     secret: str
     statuses: list[int] = field(default_factory=list)
     default: int = 200
+    delay: float = 0.0
     received: list[Received] = field(default_factory=list)
     url: str = ""
 
@@ -127,9 +129,11 @@ class Receiver:
                     payload, error = None, str(exc)
                 receiver.received.append(Received(headers, body, payload, error))
                 status = receiver.statuses.pop(0) if receiver.statuses else receiver.default
-                self.send_response(status if error is None else 400)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                time.sleep(receiver.delay)
+                with contextlib.suppress(ConnectionError):  # the sender died meanwhile
+                    self.send_response(status if error is None else 400)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

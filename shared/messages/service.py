@@ -40,11 +40,6 @@ from shared.storage import job_fields
 
 DELIVERY_QUEUE = "deliveries"
 RECORD_GRACE_SECONDS = 120
-# How long a worker may hold a delivery attempt: longer than the gateway's worst case (4 tries of
-# a 3 s connect and 10 s read timeout, plus pauses: under a minute). Azure redelivers a queue
-# message only after its visibility lease (minutes, renewed while the function runs), so a job
-# that finds an attempt still held is rare: it is a duplicate racing a live worker.
-CLAIM_LEASE_SECONDS = 120
 log = logging.getLogger(__name__)
 
 
@@ -233,7 +228,8 @@ class Delivery:
                 "handing it to the gateway again under the same Idempotency-Key",
                 message_id, attempt,
             )  # fmt: skip
-        claimed = self.store.claim_attempt(message, attempt, now=now, lease=CLAIM_LEASE_SECONDS)
+        lease = self.app.settings.delivery_claim_lease_seconds
+        claimed = self.store.claim_attempt(message, attempt, now=now, lease=lease)
         if claimed is None:
             log.info(
                 "message %s is %s at attempt %d: the job for attempt %d has nothing to do",

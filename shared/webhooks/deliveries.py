@@ -286,11 +286,18 @@ def deliver(app: App, message: bytes) -> None:
     _record(app, table, row, meta["etag"], outcome, attempt, history)
 
 
+def stale_claim_seconds(app: App) -> float:
+    """How old a `sending` claim must be to be taken over: longer than any try can take. A try's
+    message that comes back sooner (its worker died) finds the claim live and is dropped, so the
+    queue's redelivery lease must be longer: in Azure it is the host's 10 minutes; a local host
+    run with a shorter `--queue-lease` must keep it above this."""
+    return app.outbound.total_timeout + 15
+
+
 def _claim_is_stale(app: App, row: Mapping[str, Any]) -> bool:
     """A `sending` claim older than any try can take was left by a worker that died."""
     claimed = datetime.fromisoformat(str(row.get("ClaimedAt") or "1970-01-01T00:00:00+00:00"))
-    limit = timedelta(seconds=app.outbound.total_timeout + 15)
-    return datetime.now(UTC) - claimed > limit
+    return datetime.now(UTC) - claimed > timedelta(seconds=stale_claim_seconds(app))
 
 
 def _attempt(app: App, row: Mapping[str, Any], webhook_id: str) -> _Outcome:

@@ -13,9 +13,9 @@ import pytest
 
 from shared.app import App
 from shared.messages.gateway import Accepted, HttpGateway, OutboundSms
-from shared.messages.service import CLAIM_LEASE_SECONDS, Delivery
+from shared.messages.service import Delivery
 from shared.messages.store import Message, MessageStore, now_iso
-from tests.conftest import FakeClock, TenantAccount
+from tests.conftest import FakeClock, TenantAccount, app_with
 from tests.peers import FakeCarrier
 
 
@@ -73,7 +73,7 @@ def stored(app: App, message: Message) -> Message:
 def redeliver_after_the_lease(
     app: App, gateway: HttpGateway, clock: FakeClock, job: dict[str, Any]
 ) -> None:
-    clock.now += CLAIM_LEASE_SECONDS + 1
+    clock.now += app.settings.delivery_claim_lease_seconds + 1
     Delivery(app, gateway, clock=clock).handle(job)
 
 
@@ -142,12 +142,13 @@ def test_a_duplicate_job_waits_while_a_live_worker_holds_the_attempt(
 ) -> None:
     fake, gateway = carrier
     message, job = queued(app, account)
+    lease = app.settings.delivery_claim_lease_seconds
     held = MessageStore(app.storage).claim_attempt(
-        stored(app, message), 1, now=clock.now, lease=CLAIM_LEASE_SECONDS
+        stored(app, message), 1, now=clock.now, lease=lease
     )
     assert held is not None
 
-    clock.now += CLAIM_LEASE_SECONDS / 2
+    clock.now += lease / 2
     Delivery(app, gateway, clock=clock).handle(job)  # the live worker is still at the gateway
     assert fake.received == [] and stored(app, message).status == "sending"
 
@@ -163,3 +164,17 @@ def test_a_job_for_a_resolved_attempt_does_nothing(
     Delivery(app, gateway, clock=clock).handle(job)
     redeliver_after_the_lease(app, gateway, clock, job)
     assert stored(app, message).status == "sent" and len(fake.received) == 1
+
+
+def test_the_claim_lease_is_the_delivery_claim_lease_setting(
+    app: App, account: TenantAccount, carrier: tuple[FakeCarrier, HttpGateway], clock: FakeClock
+) -> None:
+    fake, gateway = carrier
+    message, job = queued(app, account)
+    with app_with(app, delivery_claim_lease_seconds=5) as quick:
+        with pytest.raises(Killed):
+            Delivery(quick, DiesBeforeHandingOver(), clock=clock).handle(job)
+        assert stored(app, message).claim_expires == clock.now + 5
+        clock.now += 6
+        Delivery(quick, gateway, clock=clock).handle(job)
+    assert stored(app, message).status == "sent" and list(fake.accepted) == [message.message_id]

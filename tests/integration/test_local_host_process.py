@@ -1,39 +1,13 @@
-"""The local host as its own process (`python -m tools.localhost`), as the chaos tests run it:
-pointed at a given storage and port, killed with SIGKILL, started again on the same data."""
+"""The local host as its own process (`python -m tools.localhost`): killed with SIGKILL, it starts
+again on the same port and storage."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
-
-import requests
 
 from shared.app import App
-from tools.azurite import ROOT, free_port
-
-
-def start_host(port: int, connection_string: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "MEDIA_STORAGE_CONNECTION_STRING": connection_string}
-    command = [sys.executable, "-m", "tools.localhost", "--port", str(port), "--queue-lease", "2"]
-    return subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-
-
-def wait_healthy(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"the host exited with {process.returncode}"
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the host did not answer in time")
+from tests.host_process import start_host, wait_healthy
+from tools.azurite import free_port
 
 
 def test_host_killed_with_sigkill_restarts_on_the_same_port_and_storage(app: App) -> None:
