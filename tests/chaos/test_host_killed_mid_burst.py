@@ -147,6 +147,7 @@ def test_host_killed_mid_burst_loses_nothing_and_sends_nothing_twice(
 
     app = App.build(Settings(media_storage_connection_string=own_azurite))
     account = make_account(app)
+    app.directory.set_number_carrier(account.tenant_id, account.number, "generic")
     carrier = FakeCarrier(delay=0.1)
     with (
         carrier.running() as gateway_url,
