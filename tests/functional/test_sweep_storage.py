@@ -59,5 +59,5 @@ def test_young_blobs_are_left_for_their_upload_to_finish(own: App, account: Tena
 
 def test_the_timer_function_runs_the_sweep(own: App, account: TenantAccount) -> None:
     lost = orphan(own, account, "c" * 32)
-    sweep_storage.main(func.timer.TimerRequest(past_due=False))  # 15 minutes: too young still
+    sweep_storage.main(func.timer.TimerRequest(past_due=False), None)  # 15 minutes: too young still
     assert lost in names(own, own.settings.media_container)
