@@ -5,6 +5,6 @@ from shared.logs import invocation
 from shared.messages.service import deliver
 
 
-def main(msg: func.QueueMessage, context: func.Context | None = None) -> None:
+def main(msg: func.QueueMessage, context: func.Context) -> None:
     with invocation(context):
         deliver(current(), msg.get_body())

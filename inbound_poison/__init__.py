@@ -5,6 +5,6 @@ from shared.inbound.processing import fail_poisoned
 from shared.logs import invocation
 
 
-def main(msg: func.QueueMessage, context: func.Context | None = None) -> None:
+def main(msg: func.QueueMessage, context: func.Context) -> None:
     with invocation(context):
         fail_poisoned(current(), msg.get_body())

@@ -280,7 +280,7 @@ module api 'app/function.bicep' = {
     runtimeStorageAccountName: runtimeStorage.outputs.name
     deploymentContainerName: deploymentContainerName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
-    pythonVersion: '3.11'
+    pythonVersion: '3.12'
     appSettings: apiSettings
   }
   // The host starts as soon as the app exists; let it find its roles already granted.

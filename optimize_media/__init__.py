@@ -5,6 +5,6 @@ from shared.logs import invocation
 from shared.media.optimization import optimize_blob
 
 
-def main(blob: func.blob.InputStream, context: func.Context | None = None) -> None:
+def main(blob: func.blob.InputStream, context: func.Context) -> None:
     with invocation(context):
         optimize_blob(blob, current())

@@ -5,6 +5,6 @@ from shared.inbound.processing import process_inbound
 from shared.logs import invocation
 
 
-def main(msg: func.QueueMessage, context: func.Context | None = None) -> None:
+def main(msg: func.QueueMessage, context: func.Context) -> None:
     with invocation(context):
         process_inbound(app.current(), msg.get_body())

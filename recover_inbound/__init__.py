@@ -5,6 +5,6 @@ from shared.inbound.recovery import recover_inbound
 from shared.logs import invocation
 
 
-def main(timer: func.TimerRequest, context: func.Context | None = None) -> None:
+def main(timer: func.TimerRequest, context: func.Context) -> None:
     with invocation(context):
         recover_inbound(current())

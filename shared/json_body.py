@@ -32,7 +32,7 @@ def loads(text: bytes | str, *, lenient: bool = False) -> Any:
         raise malformed() from None
 
 
-def decode(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
+def decode[T](body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
     """`body` as the decoder's type; 400 naming the first bad field, or the body when it is not
     JSON, or the key it repeats."""
     try:

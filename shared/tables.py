@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Annotated, Any, Generic, Literal, Self, TypeVar
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from azure.core import MatchConditions
 from azure.data.tables import TableClient, UpdateMode
@@ -65,7 +65,7 @@ class Row(BaseModel):
 Op = tuple[Literal["create", "upsert", "update", "delete"], "Row"]
 
 
-class Table(Generic[R]):
+class Table[R: "Row"]:
     """One table of rows of type `R`."""
 
     def __init__(self, client: TableClient, row: type[R]) -> None:
@@ -167,7 +167,7 @@ class Table(Generic[R]):
                 self._client.submit_transaction(batch)
 
 
-def retry_on_change(attempt: Callable[[], T], *, tries: int = 5) -> T:
+def retry_on_change[T](attempt: Callable[[], T], *, tries: int = 5) -> T:
     """Run a read-modify-write until it does not lose a race (`ChangedMeanwhile`), at most `tries`
     times; the last loss is the caller's answer (409)."""
     for _ in range(tries - 1):

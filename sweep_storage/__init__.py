@@ -5,7 +5,7 @@ from shared.logs import invocation
 from shared.sweeps import sweep
 
 
-def main(timer: func.TimerRequest, context: func.Context | None = None) -> None:
+def main(timer: func.TimerRequest, context: func.Context) -> None:
     with invocation(context):
         app = current()
         sweep(app.media, app.idempotency)

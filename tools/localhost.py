@@ -1,17 +1,16 @@
 """A small stand-in for the Azure Functions host, for machines without Core Tools (`func`).
 
 Everything it knows about routes, methods and triggers it reads from `host.json` and each
-`*/function.json`; it builds real `azure.functions` binding objects and calls the same `main`
-functions the Azure runtime would. Development only (excluded from deployment by .funcignore).
+`*/function.json`. Routing, queue leasing and scheduling are its own; loading each function,
+converting its bindings and invoking it are left to Microsoft's Python worker, spoken to in the
+host's FunctionRpc messages (tools/functions_worker.py). Development only (excluded from
+deployment by .funcignore).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
-import importlib.util
-import inspect
 import io
 import json
 import logging
@@ -21,15 +20,14 @@ import socket
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 import azure.functions as func
 from azure.core.exceptions import AzureError, ResourceNotFoundError
@@ -38,13 +36,13 @@ from croniter import croniter
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
 
 from shared.storage import Storage
+from tools.functions_worker import LoadedFunction, worker
 
 ROOT = Path(__file__).resolve().parent.parent
 AZURE_MAX_REQUEST_BYTES = 100 * 1024 * 1024  # Azure Functions' HTTP request body limit
 SERVED_TRIGGERS = frozenset({"httpTrigger", "queueTrigger", "blobTrigger", "timerTrigger"})
 BLOB_POISON_QUEUE = "webjobs-blobtrigger-poison"  # where the runtime parks blobs that keep failing
 log = logging.getLogger("localhost")
-_IMPORT_LOCK = threading.Lock()
 
 _PARAM = re.compile(r"^\{(\*?)([A-Za-z_][A-Za-z0-9_]*)((?::[^}?=]+)*)(\?)?\}$")
 _CONSTRAINTS = {
@@ -56,40 +54,6 @@ _CONSTRAINTS = {
 }
 
 
-class LocalContext(func.Context):
-    """The invocation context the real worker passes to a `context` parameter."""
-
-    def __init__(self, function_name: str, directory: Path) -> None:
-        self._id = str(uuid.uuid4())
-        self._name = function_name
-        self._dir = str(directory)
-        self._tls = threading.local()
-
-    @property
-    def invocation_id(self) -> str:
-        return self._id
-
-    @property
-    def function_name(self) -> str:
-        return self._name
-
-    @property
-    def function_directory(self) -> str:
-        return self._dir
-
-    @property
-    def trace_context(self) -> Any:
-        return None
-
-    @property
-    def retry_context(self) -> Any:
-        return None
-
-    @property
-    def thread_local_storage(self) -> Any:
-        return self._tls
-
-
 @dataclass
 class Function:
     """One function folder: its bindings as function.json states them, and its entry point."""
@@ -98,7 +62,6 @@ class Function:
     directory: Path
     bindings: list[dict[str, Any]]
     entry: str = "main"
-    _main: Callable[..., Any] | None = field(default=None, repr=False)
 
     @property
     def trigger(self) -> dict[str, Any]:
@@ -108,44 +71,9 @@ class Function:
         return triggers[0]
 
     @property
-    def main(self) -> Callable[..., Any]:
-        if self._main is not None:
-            return self._main
-        # One import at a time: a module is in sys.modules before it has finished executing, so
-        # a concurrent first request could otherwise find it without its `main`.
-        with _IMPORT_LOCK:
-            if self._main is not None:
-                return self._main
-            module = sys.modules.get(self.name)
-            if module is None:
-                spec = importlib.util.spec_from_file_location(
-                    self.name,
-                    self.directory / "__init__.py",
-                    submodule_search_locations=[str(self.directory)],
-                )
-                assert spec is not None and spec.loader is not None
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[self.name] = module
-                try:
-                    spec.loader.exec_module(module)
-                except BaseException:
-                    del sys.modules[self.name]
-                    raise
-            self._main = getattr(module, self.entry)
-        return self._main
-
-    def invoke(self, trigger_value: Any) -> Any:
-        """Bind parameters by name, as the Python worker does: the trigger and `context`."""
-        params = inspect.signature(self.main).parameters
-        kwargs: dict[str, Any] = {}
-        for name in params:
-            if name == self.trigger["name"]:
-                kwargs[name] = trigger_value
-            elif name == "context":
-                kwargs[name] = LocalContext(self.name, self.directory)
-            else:
-                raise TypeError(f"{self.name}: parameter {name!r} has no binding the host serves")
-        return self.main(**kwargs)
+    def loaded(self) -> LoadedFunction:
+        """The folder as Microsoft's worker loaded it (once per process)."""
+        return worker().load(self.directory, {"bindings": self.bindings, "entryPoint": self.entry})
 
 
 def load_functions(root: Path = ROOT) -> list[Function]:
@@ -230,6 +158,8 @@ class LocalHost:
         unsupported = {f.trigger["type"] for f in self.functions} - SERVED_TRIGGERS
         if unsupported:
             raise ValueError(f"triggers this host cannot serve: {sorted(unsupported)}")
+        for function in self.functions:  # as the host does at start: a broken folder fails here
+            function.loaded  # noqa: B018
 
     def handle_http(
         self, method: str, url: str, headers: dict[str, str], body: bytes
@@ -239,24 +169,22 @@ class LocalHost:
             match = route.pattern.match(parsed.path)
             if not match or (route.methods is not None and method.upper() not in route.methods):
                 continue
-            request = func.HttpRequest(
-                method=method.upper(),
-                url=url,
-                headers=headers,
-                params=dict(parse_qsl(parsed.query, keep_blank_values=True)),
-                route_params={k: v for k, v in match.groupdict().items() if v is not None},
-                body=body,
+            route_params = {k: v for k, v in match.groupdict().items() if v is not None}
+            answer = worker().invoke_http(
+                route.function.loaded, method, url, headers, body, route_params
             )
-            response: func.HttpResponse = route.function.invoke(request)
+            response = func.HttpResponse(answer.body, status_code=answer.status)
+            for name, value in answer.headers:
+                response.headers.add_header(name, value)
             return response
         return func.HttpResponse(status_code=404)
 
 
 class TriggerRunner:
     """Runs queue, blob and timer triggers against the app's storage, as the runtime would:
-    queue messages are leased, handed over as `azure.functions.queue.QueueMessage`, deleted on
+    queue messages are leased, handed to the worker with their trigger metadata, deleted on
     success and, after `maxDequeueCount` failures, moved to `<queue>-poison`; new blobs in a
-    trigger's container are handed over as `azure.functions.blob.InputStream` (the Event Grid
+    trigger's container are handed over with the metadata of an Event Grid blob event (the
     source in Azure; polling here), retried the same number of times, then reported on
     `webjobs-blobtrigger-poison`."""
 
@@ -328,17 +256,17 @@ class TriggerRunner:
 
     def _run_queue_message(self, function: Function, queue: QueueClient, message: Any) -> None:
         content = message.content
-        body = content.encode() if isinstance(content, str) else content
-        binding = func.queue.QueueMessage(  # type: ignore[no-untyped-call]
-            id=message.id,
-            body=body,
-            dequeue_count=message.dequeue_count,
-            insertion_time=message.inserted_on,
-            expiration_time=message.expires_on,
-            pop_receipt=message.pop_receipt,
-        )
         try:
-            function.invoke(binding)
+            worker().invoke_queue(
+                function.loaded,
+                content,
+                message_id=message.id,
+                dequeue_count=message.dequeue_count,
+                insertion_time=message.inserted_on,
+                expiration_time=message.expires_on,
+                next_visible_time=message.next_visible_on,
+                pop_receipt=message.pop_receipt,
+            )
         except Exception:  # the runtime's contract: any failure means retry, then poison
             log.exception("%s failed on message %s", function.name, message.id)
             try:
@@ -362,12 +290,19 @@ class TriggerRunner:
         due = (
             datetime.now() if function.trigger.get("runOnStartup") else schedule.get_next(datetime)
         )
+        last: datetime | None = None
         while not self._stop.wait(max(0.0, (due - datetime.now()).total_seconds())):
+            following = schedule.get_next(datetime)
             try:
-                function.invoke(func.timer.TimerRequest(past_due=False))
+                worker().invoke_timer(
+                    function.loaded,
+                    past_due=datetime.now() - due > timedelta(seconds=1),
+                    last=last,
+                    next_due=following,
+                )
             except Exception:  # the runtime's contract: log it, keep the schedule
                 log.exception("%s failed", function.name)
-            due = schedule.get_next(datetime)
+            last, due = due, following
 
     def _blob_loop(self, function: Function) -> None:
         container_name, _, _ = function.trigger["path"].partition("/")
@@ -395,20 +330,22 @@ class TriggerRunner:
         except AzureError:
             return False
         props = downloader.properties
-        binding = func.blob.InputStream(
-            data=data,
-            name=f"{container}/{name}",
-            uri=client.url,
-            length=len(data),
-            blob_properties={
-                "ETag": props.etag,
-                "ContentType": props.content_settings.content_type,
-            },
-            metadata=dict(props.metadata or {}),
-        )
         key = (name, etag)
         try:
-            function.invoke(binding)
+            worker().invoke_blob(
+                function.loaded,
+                f"{container}/{name}",
+                data,
+                uri=client.url,
+                properties={
+                    "ETag": props.etag,
+                    "ContentType": props.content_settings.content_type,
+                    "ContentLength": props.size,
+                    "LastModified": props.last_modified.isoformat(),
+                    "BlobType": "BlockBlob",
+                },
+                metadata=dict(props.metadata or {}),
+            )
         except Exception:  # the runtime's contract: retry, then report on the poison queue
             attempts = self._blob_attempts.get(key, 0) + 1
             self._blob_attempts[key] = attempts

@@ -5,6 +5,6 @@ from shared.logs import invocation
 from shared.webhooks.deliveries import dead_letter_poisoned
 
 
-def main(msg: func.QueueMessage, context: func.Context | None = None) -> None:
+def main(msg: func.QueueMessage, context: func.Context) -> None:
     with invocation(context):
         dead_letter_poisoned(current(), msg.get_body())

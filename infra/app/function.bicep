@@ -34,7 +34,7 @@ param deploymentContainerName string
 param applicationInsightsName string
 
 @description('Python version of the Flex Consumption runtime; keep in step with pyproject.toml.')
-param pythonVersion string = '3.11'
+param pythonVersion string = '3.12'
 
 @description('Memory of each instance in MB.')
 @allowed([

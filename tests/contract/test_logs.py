@@ -9,9 +9,9 @@ import logging
 import re
 import sys
 import uuid
+from datetime import datetime
 from typing import Any
 
-import azure.functions as func
 import pytest
 import requests
 
@@ -28,7 +28,8 @@ from tests.webhook_peers import (
     sample_event,
 )
 from tools.azurite import DEV_KEY
-from tools.localhost import LocalContext, LocalHost
+from tools.functions_worker import Invocation, worker
+from tools.localhost import Function, LocalHost
 
 LOUD_LOGGERS = ("azure", "azure.core.pipeline.policies.http_logging_policy", "urllib3", "httpx",
                 "httpcore")  # fmt: skip
@@ -112,12 +113,19 @@ DOMAIN_CALLS = {
 }
 
 
-def trigger_value(trigger: dict[str, Any]) -> Any:
+def invoke(function: Function) -> Invocation:
+    """One invocation of a background function through Microsoft's worker."""
+    trigger, fn = function.trigger, function.loaded
     if trigger["type"] == "queueTrigger":
-        return func.QueueMessage(id="m1", body=b"{}")  # type: ignore[no-untyped-call]
+        return worker().invoke_queue(
+            fn, "{}", message_id="m1", dequeue_count=1, insertion_time=None,
+            expiration_time=None, next_visible_time=None, pop_receipt=None,
+        )  # fmt: skip
     if trigger["type"] == "timerTrigger":
-        return func.timer.TimerRequest(past_due=False)
-    return func.blob.InputStream(data=b"", name="attachments/x/y.jpg", uri="http://x/y.jpg")
+        return worker().invoke_timer(fn, past_due=False, last=None, next_due=datetime.now())
+    return worker().invoke_blob(
+        fn, "attachments/x/y.jpg", b"", uri="http://x/y.jpg", properties={}, metadata={}
+    )
 
 
 def test_every_background_function_logs_under_its_invocation_id(
@@ -134,13 +142,13 @@ def test_every_background_function_logs_under_its_invocation_id(
             _seen.append(correlation_id.get())
             logging.getLogger("tests.contract").info("inside %s", _name)
 
-        function.main  # noqa: B018 - loads the shim's module
-        monkeypatch.setattr(sys.modules[function.name], DOMAIN_CALLS[function.name], domain_call)
-        context = LocalContext(function.name, function.directory)
-        function.main(**{function.trigger["name"]: trigger_value(function.trigger),
-                         "context": context})  # fmt: skip
+        # The worker imports a function folder as a submodule of its `__app__` namespace.
+        shim = sys.modules[f"__app__.{function.name}"]
+        monkeypatch.setattr(shim, DOMAIN_CALLS[function.name], domain_call)
+        answer = invoke(function)
         [record] = [r for r in caplog.records if r.getMessage() == f"inside {function.name}"]
-        assert seen == [context.invocation_id]
-        assert getattr(record, "correlation_id", None) == context.invocation_id
-        assert json.loads(JsonFormatter().format(record))["correlationId"] == context.invocation_id
+        assert seen == [answer.invocation_id]
+        assert record in answer.logs  # the worker reports it among the invocation's logs
+        assert getattr(record, "correlation_id", None) == answer.invocation_id
+        assert json.loads(JsonFormatter().format(record))["correlationId"] == answer.invocation_id
     assert correlation_id.get() == "-"  # nothing leaks past an invocation

@@ -56,10 +56,10 @@ def take(app: App, queue_name: str, tenant_id: str) -> list[bytes]:
 def run(app: App, tenant_id: str, inbound: list[bytes]) -> None:
     """Process `inbound`, then every webhook try they queue for this tenant."""
     for body in inbound:
-        process_inbound.main(QueueMessage(id="m", body=body, dequeue_count=1))
+        process_inbound.main(QueueMessage(id="m", body=body, dequeue_count=1), None)
     while tries := take(app, app.settings.webhook_queue, tenant_id):
         for body in tries:
-            deliver_webhook.main(QueueMessage(id="w", body=body, dequeue_count=1))
+            deliver_webhook.main(QueueMessage(id="w", body=body, dequeue_count=1), None)
 
 
 def accept(app: App, account: TenantAccount) -> str:
@@ -82,11 +82,11 @@ def test_lost_queue_message_is_recovered_by_the_timer_and_delivered_once(
         [lost] = take(inbound_app, inbound_app.settings.inbound_queue, account.tenant_id)
         with app_with(inbound_app, inbound_recover_after_seconds=1) as quick:
             time.sleep(1.1)
-            recover_inbound.main(func.timer.TimerRequest(past_due=False))
+            recover_inbound.main(func.timer.TimerRequest(past_due=False), None)  # type: ignore[arg-type]
             recovered = take(quick, quick.settings.inbound_queue, account.tenant_id)
             assert recovered == [lost]
             run(quick, account.tenant_id, recovered)
-            recover_inbound.main(func.timer.TimerRequest(past_due=False))
+            recover_inbound.main(func.timer.TimerRequest(past_due=False), None)  # type: ignore[arg-type]
             assert take(quick, quick.settings.inbound_queue, account.tenant_id) == []
     [delivery] = receiver.verified
     assert delivery.payload["messageId"] == message_id

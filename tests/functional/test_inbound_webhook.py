@@ -77,7 +77,10 @@ def run_queues(app: App) -> int:
         ):
             queue = app.storage.queue(name)
             for message in queue.receive_messages(max_messages=16, visibility_timeout=30):
-                main(QueueMessage(id=message.id, body=message.content.encode(), dequeue_count=1))
+                main(
+                    QueueMessage(id=message.id, body=message.content.encode(), dequeue_count=1),
+                    None,
+                )
                 queue.delete_message(message)
                 handled += 1
                 progressed = True
@@ -219,7 +222,7 @@ def test_processing_twice_delivers_once(inbound_app: App, account: TenantAccount
         )
         message_id = body_of(response)["messageId"]
         again = json.dumps({"tenantId": account.tenant_id, "messageId": message_id}).encode()
-        process_inbound.main(QueueMessage(id="dup", body=again, dequeue_count=1))
+        process_inbound.main(QueueMessage(id="dup", body=again, dequeue_count=1), None)
         run_queues(inbound_app)
     assert len(receiver.verified) == 1
     assert len(rows(inbound_app, DELIVERIES, account.tenant_id)) == 1
@@ -328,7 +331,8 @@ def test_attachment_that_cannot_be_signed_is_retried_not_reported_failed(
         try:
             with pytest.raises(ServiceError) as raised:
                 process_inbound.main(
-                    QueueMessage(id=message.id, body=message.content.encode(), dequeue_count=1)
+                    QueueMessage(id=message.id, body=message.content.encode(), dequeue_count=1),
+                    None,
                 )
         finally:
             install(inbound_app)

@@ -128,7 +128,7 @@ def test_oversized_photo_is_replaced_in_place_and_its_original_kept(
     assert uploaded["optimization"] == {"state": "pending"}
     name = blob_name(uploaded)
 
-    optimize_media.main(event(own, name))
+    optimize_media.main(event(own, name), None)
 
     data, props = current_blob(own, name)
     assert len(data) <= MB and props.content_settings.content_type == "image/jpeg"
@@ -156,12 +156,12 @@ def test_own_write_and_duplicate_events_do_no_second_pass(own: App, account: Ten
     name = blob_name(uploaded)
     first = event(own, name)
     duplicate = event(own, name)
-    optimize_media.main(first)
+    optimize_media.main(first, None)
     _, written = current_blob(own, name)
     after_first = shown(account, uploaded["mediaId"])
 
-    optimize_media.main(event(own, name))  # the event our own write raised
-    optimize_media.main(duplicate)  # the upload's event, delivered twice
+    optimize_media.main(event(own, name), None)  # the event our own write raised
+    optimize_media.main(duplicate, None)  # the upload's event, delivered twice
 
     _, now = current_blob(own, name)
     assert now.etag == written.etag
@@ -176,7 +176,7 @@ def test_binding_without_properties_reads_etag_and_metadata_from_storage(
     full = event(own, name)
     bare = func.blob.InputStream(data=full.read(), name=full.name, length=full.length)
 
-    optimize_media.main(bare)
+    optimize_media.main(bare, None)
 
     assert shown(account, uploaded["mediaId"])["optimization"]["state"] == "optimized"
     with Image.open(io.BytesIO(current_blob(own, name)[0])) as img:
@@ -190,7 +190,7 @@ def test_small_upload_is_left_alone(own: App, account: TenantAccount) -> None:
     name = blob_name(uploaded)
     _, before = current_blob(own, name)
 
-    optimize_media.main(event(own, name))
+    optimize_media.main(event(own, name), None)
 
     data, after = current_blob(own, name)
     assert data == small and after.etag == before.etag
@@ -210,7 +210,7 @@ def test_pending_media_the_optimiser_finds_small_is_recorded_not_needed(
     )  # fmt: skip
     _, before = current_blob(own, record.blob_name)
 
-    optimize_media.main(event(own, record.blob_name))
+    optimize_media.main(event(own, record.blob_name), None)
 
     data, after = current_blob(own, record.blob_name)
     assert data == png and after.etag == before.etag
@@ -230,7 +230,7 @@ def test_decompression_bomb_is_recorded_failed_and_left_intact(
     name = blob_name(uploaded)
     _, before = current_blob(own, name)
 
-    optimize_media.main(event(own, name))
+    optimize_media.main(event(own, name), None)
 
     data, after = current_blob(own, name)
     assert data == bomb and after.etag == before.etag
@@ -249,7 +249,7 @@ def test_media_deleted_before_processing_is_no_error_and_nothing_is_written(
     pending_event = event(own, name)
     assert get_item(account, uploaded["mediaId"], "DELETE").status_code == 204
 
-    optimize_media.main(pending_event)
+    optimize_media.main(pending_event, None)
 
     assert stored(own, own.settings.media_container, name) is None
     assert original_of(own, name) is None
@@ -269,7 +269,7 @@ def test_media_deleted_while_optimising_leaves_nothing_behind(
 
     monkeypatch.setattr(optimization, "optimize", delete_meanwhile)
 
-    optimize_media.main(event(own, name))
+    optimize_media.main(event(own, name), None)
 
     assert stored(own, own.settings.media_container, name) is None
     assert original_of(own, name) is None
@@ -285,7 +285,7 @@ def test_wav_over_budget_becomes_aac_under_the_same_name(
     assert uploaded["optimization"] == {"state": "pending"}
     name = blob_name(uploaded)
 
-    optimize_media.main(event(own, name))
+    optimize_media.main(event(own, name), None)
 
     data, props = current_blob(own, name)
     assert props.content_settings.content_type == "audio/aac" and len(data) <= MB
@@ -321,12 +321,12 @@ def test_run_killed_after_keeping_the_original_completes_when_retried(
     crash_once(monkeypatch, "replace_in_place")
 
     with pytest.raises(ServiceRequestError):
-        optimize_media.main(event(own, name))
+        optimize_media.main(event(own, name), None)
     assert original_of(own, name) == png
     assert current_blob(own, name)[0] == png
     assert shown(account, uploaded["mediaId"])["optimization"] == {"state": "pending"}
 
-    optimize_media.main(event(own, name))
+    optimize_media.main(event(own, name), None)
 
     assert shown(account, uploaded["mediaId"])["optimization"]["state"] == "optimized"
     assert original_of(own, name) == png
@@ -341,12 +341,12 @@ def test_run_killed_before_recording_is_finished_by_its_own_writes_event(
     crash_once(monkeypatch, "update")
 
     with pytest.raises(ServiceRequestError):
-        optimize_media.main(event(own, name))
+        optimize_media.main(event(own, name), None)
     data, written = current_blob(own, name)
     assert written.metadata["optimized"] == "true"
     assert shown(account, uploaded["mediaId"])["optimization"] == {"state": "pending"}
 
-    optimize_media.main(event(own, name))
+    optimize_media.main(event(own, name), None)
 
     body = shown(account, uploaded["mediaId"])
     assert body["optimization"]["state"] == "optimized"

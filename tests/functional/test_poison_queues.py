@@ -35,7 +35,7 @@ def test_a_poisoned_delivery_job_fails_its_message(app: App, account: TenantAcco
     store = MessageStore(app.storage)
     store.insert_many([message])
     deliveries_poison.main(
-        poisoned({"tenantId": account.tenant_id, "messageId": message.message_id})
+        poisoned({"tenantId": account.tenant_id, "messageId": message.message_id}), None
     )
     failed = store.get(account.tenant_id, message.message_id)
     assert failed is not None and failed.status == "failed"
@@ -49,7 +49,7 @@ def test_a_poisoned_inbound_event_marks_its_record_failed(app: App, account: Ten
         {"PartitionKey": account.tenant_id, "RowKey": message_id, "State": "received",
          "Event": encode_event(event), "ReceivedAt": now_iso()}
     )  # fmt: skip
-    inbound_poison.main(poisoned({"tenantId": account.tenant_id, "messageId": message_id}))
+    inbound_poison.main(poisoned({"tenantId": account.tenant_id, "messageId": message_id}), None)
     row = app.storage.table(INBOUND_TABLE).get_entity(account.tenant_id, message_id)
     assert row["State"] == "failed" and row["FailureReason"] == "processing_crashed"
 
@@ -71,7 +71,8 @@ def test_a_poisoned_webhook_try_is_dead_lettered_and_listed(
                 "ticket": "t",
                 "attempt": "1",
             }
-        )
+        ),
+        None,
     )
     row = app.storage.table(DELIVERIES).get_entity(account.tenant_id, delivery.webhook_id)
     assert row["State"] == "dead" and row["Reason"] == "worker_crashed"
@@ -81,4 +82,4 @@ def test_a_poisoned_webhook_try_is_dead_lettered_and_listed(
 
 def test_unreadable_poison_is_dropped_without_error(app: App) -> None:
     for shim in (deliveries_poison, inbound_poison, webhooks_poison):
-        shim.main(func.queue.QueueMessage(id="x", body=b"not json"))  # type: ignore[no-untyped-call]
+        shim.main(func.queue.QueueMessage(id="x", body=b"not json"), None)  # type: ignore[no-untyped-call]

@@ -216,7 +216,7 @@ def test_the_timer_function_runs_the_sweep(
 ) -> None:
     media_id = uuid.uuid4().hex
     put_whose_record_write_fails(own, account, monkeypatch, media_id)
-    sweep_storage.main(func.timer.TimerRequest(past_due=False))  # 15 minutes: too young still
+    sweep_storage.main(func.timer.TimerRequest(past_due=False), None)  # 15 minutes: too young still
     assert f"{media_id}/a.jpg" in names(own, own.settings.media_container)
 
 

@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 import yaml
+from packaging.requirements import Requirement
 
 from tests.infra import bicep
 
@@ -113,7 +114,9 @@ def test_outputs_follow_the_azd_conventions() -> None:
     assert outputs["AZURE_TENANT_ID"] == bicep.Expr("tenant().tenantId")
 
 
-def test_function_app_runs_python_3_11_on_flex_consumption() -> None:
+def test_function_app_runs_python_3_12_on_flex_consumption() -> None:
+    """3.12 is the newest Python the Flex Consumption plan lists (learn.microsoft.com,
+    azure-functions/flex-consumption-plan, "Supported language stack versions")."""
     template = module("function.bicep")
     (plan,) = template.resources_of("Microsoft.Web/serverfarms")
     assert plan.body["sku"] == {"tier": "FlexConsumption", "name": "FC1"}
@@ -122,7 +125,25 @@ def test_function_app_runs_python_3_11_on_flex_consumption() -> None:
     assert site.body["kind"] == "functionapp,linux"
     runtime = site.properties["functionAppConfig"]["runtime"]
     assert runtime == {"name": "python", "version": bicep.Expr("pythonVersion")}
-    assert module_params("api")["pythonVersion"] == "3.11"
+    assert module_params("api")["pythonVersion"] == "3.12"
+
+
+def test_requirements_install_on_the_deployed_python() -> None:
+    """azure-functions 2.x and the runtime package need 3.13; the deployed Python gets 1.x."""
+    version = module_params("api")["pythonVersion"]
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    wanted = [
+        Requirement(line)
+        for line in lines
+        if line.strip() and not line.startswith("#")
+        if (req := Requirement(line)).marker is None
+        or req.marker.evaluate({"python_version": version})
+    ]
+    names = [r.name for r in wanted]
+    assert names.count("azure-functions") == 1
+    assert "azure-functions-runtime-v1" not in names
+    [functions] = [r for r in wanted if r.name == "azure-functions"]
+    assert str(functions.specifier).startswith("==1.")
 
 
 def test_deployment_package_is_fetched_with_the_identity() -> None:

@@ -88,7 +88,7 @@ def run_visible_tries(app: App) -> int:
     handled = 0
     while batch := list(queue.receive_messages(max_messages=32, visibility_timeout=30)):
         for message in batch:
-            deliver_webhook.main(QueueMessage(id=message.id, body=message.content.encode()))
+            deliver_webhook.main(QueueMessage(id=message.id, body=message.content.encode()), None)
             queue.delete_message(message)
             handled += 1
     return handled
