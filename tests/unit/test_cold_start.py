@@ -7,8 +7,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
-from bench.cold_start import FORBIDDEN, ROOT, function_names
+ROOT = Path(__file__).resolve().parents[2]
+# Top-level modules of the provider SDKs (the app verifies and sends on its own).
+FORBIDDEN = ("twilio", "telnyx", "bandwidth", "nacl")
+
+
+def function_names() -> list[str]:
+    return sorted(path.parent.name for path in ROOT.glob("*/function.json"))
 
 
 def test_importing_every_function_loads_no_provider_sdk() -> None:
