@@ -1,10 +1,9 @@
 import azure.functions as func
 
 from shared.app import current
-from shared.inbound.processing import fail_poisoned
 from shared.logs import invocation
 
 
 def main(msg: func.QueueMessage, context: func.Context) -> None:
     with invocation(context):
-        fail_poisoned(current(), msg.get_body())
+        current().inbound.fail_poisoned(msg.get_body())

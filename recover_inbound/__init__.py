@@ -1,10 +1,9 @@
 import azure.functions as func
 
 from shared.app import current
-from shared.inbound.recovery import recover_inbound
 from shared.logs import invocation
 
 
 def main(timer: func.TimerRequest, context: func.Context) -> None:
     with invocation(context):
-        recover_inbound(current())
+        current().inbound_recovery.run()

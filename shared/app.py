@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from shared.auth import Authenticator
 from shared.carriers.routing import Carriers
 from shared.idempotency import Idempotency
+from shared.inbound.intake import Intake
+from shared.inbound.pending import PendingIndex
+from shared.inbound.processing import InboundProcessor
+from shared.inbound.queue import ProcessingQueue
+from shared.inbound.records import InboundRecords
+from shared.inbound.recovery import Recovery
 from shared.login_throttle import LoginThrottle, ThrottleTable
 from shared.media.ingest import Ingest
 from shared.media.store import MediaStore
@@ -36,6 +44,10 @@ class App:
     gateway: CarrierGateway
     ingest: Ingest
     carriers: Carriers
+    inbound_records: InboundRecords
+    intake: Intake
+    inbound: InboundProcessor
+    inbound_recovery: Recovery
 
     @classmethod
     def build(cls, settings: Settings) -> App:
@@ -57,7 +69,11 @@ class App:
         outbound = OutboundClient(policy)
         media = MediaStore(storage, settings)
         carriers = Carriers(settings, storage, directory)
-        return cls(
+        ingest = Ingest(media, settings)
+        records, pending = InboundRecords(storage), PendingIndex(storage)
+        queue = ProcessingQueue(storage, settings.inbound_queue)
+        webhooks = _AppWebhooks()
+        app = cls(
             settings,
             storage,
             directory,
@@ -66,9 +82,56 @@ class App:
             Idempotency(storage),
             outbound,
             carriers,  # routes each send by the carrier of its `from` number
-            Ingest(media, settings),
+            ingest,
             carriers,
+            records,
+            Intake(
+                records,
+                pending,
+                queue,
+                requeue_after_seconds=settings.inbound_requeue_after_seconds,
+            ),
+            InboundProcessor(
+                records,
+                pending,
+                outbound,
+                ingest,
+                media,
+                webhooks,
+                media_credentials=carriers.media_credentials,
+                max_media_bytes=settings.max_media_bytes,
+            ),
+            Recovery(
+                records,
+                pending,
+                queue,
+                recover_after_seconds=settings.inbound_recover_after_seconds,
+            ),
         )
+        webhooks.app = app
+        return app
+
+
+class _AppWebhooks:
+    """The customer webhooks as inbound processing uses them, over shared.webhooks.deliveries,
+    whose functions still take the whole `App` (and import this module, hence the late import)."""
+
+    app: App
+
+    def webhook_id(self, event_type: str, idempotency_key: str) -> str:
+        from shared.webhooks.deliveries import webhook_id_for
+
+        return webhook_id_for(f"{event_type}:{idempotency_key}")
+
+    def enqueue(
+        self, tenant_id: str, event_type: str, payload: Mapping[str, Any], idempotency_key: str
+    ) -> None:
+        from shared.webhooks.deliveries import WebhookTarget, enqueue_webhook
+
+        enqueue_webhook(
+            self.app, WebhookTarget(tenant_id), event_type, payload,
+            idempotency_key=idempotency_key,
+        )  # fmt: skip
 
 
 _app: App | None = None

@@ -25,7 +25,6 @@ from shared.carriers.common import StatusReport, require_configured
 from shared.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from shared.http import json_response
 from shared.inbound.event import MAX_EVENT_BYTES, CarrierEvent
-from shared.inbound.records import accept
 from shared.messages.status import advance
 from shared.messages.store import MessageStore
 
@@ -62,7 +61,7 @@ def receive_event(app: App, event: CarrierEvent) -> str:
     tenant_id = app.directory.number_owner(event.to)
     if tenant_id is None:
         raise NotFound(f"{event.to} is not provisioned here", code="number_not_provisioned")
-    return accept(app, tenant_id, event).message_id
+    return app.intake.accept(tenant_id, event).message_id
 
 
 def apply_status(app: App, carrier: str, report: StatusReport) -> str | None:

@@ -1,6 +1,2 @@
 """Inbound MMS from the carrier: the signed webhook that records and queues each event, the
 queue-triggered processing that re-hosts attachments, and the customer's view of the result."""
-
-from shared.inbound.view import inbound_message_view
-
-__all__ = ["inbound_message_view"]

@@ -7,70 +7,62 @@ inbound events a second at three operations each (write, delete, the sweep's rea
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import UpdateMode
-
-from shared.app import App
+from shared.errors import AlreadyExists, ChangedMeanwhile
+from shared.storage import Storage
+from shared.tables import Row, Table
 
 PENDING_TABLE = "inboundpending"
 _PARTITION = "pending"
 
 
-@dataclass(frozen=True)
-class PendingEvent:
+class PendingEvent(Row):
     tenant_id: str
     message_id: str
     queued_at: datetime  # when processing was last queued for it
-    etag: str
 
 
 def _row_key(tenant_id: str, message_id: str) -> str:
     return f"{tenant_id}|{message_id}"
 
 
-def mark_pending(app: App, tenant_id: str, message_id: str) -> bool:
-    """Index an event as not yet done; False when it already was."""
-    entity = {"PartitionKey": _PARTITION, "RowKey": _row_key(tenant_id, message_id),
-              "TenantId": tenant_id, "MessageId": message_id,
-              "QueuedAt": datetime.now(UTC)}  # fmt: skip
-    try:
-        app.storage.table(PENDING_TABLE).create_entity(entity)
-    except ResourceExistsError:
-        return False
-    return True
+class PendingIndex:
+    """The one store of `inboundpending`."""
 
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
 
-def clear_pending(app: App, tenant_id: str, message_id: str) -> None:
-    """The event is done (its webhook is queued, or it failed); idempotent."""
-    app.storage.table(PENDING_TABLE).delete_entity(_PARTITION, _row_key(tenant_id, message_id))
+    @property
+    def _table(self) -> Table[PendingEvent]:
+        return Table(self._storage.table(PENDING_TABLE), PendingEvent)
 
+    def mark(self, tenant_id: str, message_id: str) -> bool:
+        """Index an event as not yet done; False when it already was."""
+        row = PendingEvent(
+            partition_key=_PARTITION, row_key=_row_key(tenant_id, message_id),
+            tenant_id=tenant_id, message_id=message_id, queued_at=datetime.now(UTC),
+        )  # fmt: skip
+        try:
+            self._table.insert(row)
+        except AlreadyExists:
+            return False
+        return True
 
-def queued_before(app: App, before: datetime) -> Iterator[PendingEvent]:
-    rows = app.storage.table(PENDING_TABLE).query_entities(
-        "PartitionKey eq @p and QueuedAt lt @before",
-        parameters={"p": _PARTITION, "before": before},
-    )
-    for row in rows:
-        yield PendingEvent(
-            str(row["TenantId"]), str(row["MessageId"]), row["QueuedAt"], str(row.metadata["etag"])
+    def clear(self, tenant_id: str, message_id: str) -> None:
+        """The event is done (its webhook is queued, or it failed); idempotent."""
+        self._table.delete(_PARTITION, _row_key(tenant_id, message_id))
+
+    def queued_before(self, before: datetime) -> Iterator[PendingEvent]:
+        return self._table.query(
+            "PartitionKey eq @p and QueuedAt lt @before", {"p": _PARTITION, "before": before}
         )
 
-
-def claim_requeue(app: App, event: PendingEvent, now: datetime) -> bool:
-    """Move the event's `QueuedAt` to `now` unless the row changed since it was read: of two
-    sweeps only one wins, and an event finished meanwhile (row gone) is not queued again."""
-    try:
-        app.storage.table(PENDING_TABLE).update_entity(
-            {"PartitionKey": _PARTITION, "RowKey": _row_key(event.tenant_id, event.message_id),
-             "QueuedAt": now},
-            mode=UpdateMode.MERGE,
-            etag=event.etag,
-            match_condition=MatchConditions.IfNotModified,
-        )  # fmt: skip
-    except (ResourceModifiedError, ResourceNotFoundError):
-        return False
-    return True
+    def claim_requeue(self, event: PendingEvent, now: datetime) -> bool:
+        """Move the event's `QueuedAt` to `now` unless the row changed since it was read: of two
+        sweeps only one wins, and an event finished meanwhile (row gone) is not queued again."""
+        try:
+            self._table.update(event.changed(queued_at=now))
+        except ChangedMeanwhile:
+            return False
+        return True

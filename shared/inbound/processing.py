@@ -10,36 +10,46 @@ its webhook is queued: until then the recovery sweep queues it again if its mess
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceModifiedError
-from azure.data.tables import UpdateMode
-
-from shared.app import App
 from shared.clock import now_iso
-from shared.errors import ServiceError
+from shared.errors import ChangedMeanwhile, ServiceError
 from shared.inbound.event import CarrierAttachment
-from shared.inbound.pending import clear_pending
+from shared.inbound.pending import PendingIndex
 from shared.inbound.records import (
     EVENT_TYPE,
-    FAILED,
-    INBOUND_TABLE,
     PROCESSED,
     InboundRecord,
-    get_record,
+    InboundRecords,
 )
-from shared.media.store import MediaRecord
+from shared.media.ingest import Ingest
+from shared.media.store import MediaRecord, MediaStore
 from shared.media.upload_request import TOO_LARGE
-from shared.outbound import OutboundRefused, Reason
+from shared.outbound import OutboundClient, OutboundRefused, Reason
 from shared.storage import job_fields
-from shared.webhooks.deliveries import WebhookTarget, enqueue_webhook, webhook_id_for
 
 log = logging.getLogger(__name__)
+
+
+class CustomerWebhooks(Protocol):
+    """Queues the customer's signed webhook for an event (shared.webhooks)."""
+
+    def webhook_id(self, event_type: str, idempotency_key: str) -> str:
+        """The id the webhook of `event_type` for `idempotency_key` gets (the same every time)."""
+        ...
+
+    def enqueue(
+        self, tenant_id: str, event_type: str, payload: Mapping[str, Any], idempotency_key: str
+    ) -> None:
+        """Record and queue the webhook once however often it is enqueued."""
+        ...
+
+
+# The headers that fetch an attachment of a carrier at a URL, if that carrier requires any.
+MediaCredentials = Callable[[str | None, str], Mapping[str, str] | None]
 
 
 @dataclass(frozen=True)
@@ -48,66 +58,108 @@ class Rehosted:
     failure: dict[str, Any] | None
 
 
-def process_inbound(app: App, message: bytes) -> None:
-    fields = job_fields(message, "tenantId", "messageId")
-    if fields is None:
-        return
-    tenant_id, message_id = fields
-    record = get_record(app, tenant_id, message_id)
-    if record is None:
-        log.warning("inbound message %s has no record; dropping its queue message", message_id)
-        return
-    if record.state != PROCESSED:
-        record = _rehost_all(app, record)
-        if record is None:
+@dataclass(frozen=True)
+class InboundProcessor:
+    records: InboundRecords
+    pending: PendingIndex
+    outbound: OutboundClient
+    ingest: Ingest
+    media: MediaStore
+    webhooks: CustomerWebhooks
+    media_credentials: MediaCredentials
+    max_media_bytes: int
+
+    def process(self, message: bytes) -> None:
+        """Handle one process_inbound queue message."""
+        fields = job_fields(message, "tenantId", "messageId")
+        if fields is None:
             return
-    notify(app, record)
-    clear_pending(app, tenant_id, message_id)
-
-
-def _rehost_all(app: App, record: InboundRecord) -> InboundRecord | None:
-    carrier = record.event.carrier
-    results = [
-        rehost(app, record.tenant_id, record.event.to, index, attachment,
-               credentials=app.carriers.media_credentials(carrier, attachment.url))
-        for index, attachment in enumerate(record.event.attachments)
-    ]  # fmt: skip
-    stored = [r.record for r in results if r.record is not None]
-    attachments = [_attachment(m) for m in stored]
-    failed = [r.failure for r in results if r.failure is not None]
-    webhook_id = webhook_id_for(f"{EVENT_TYPE}:{record.message_id}")
-    update = {
-        "PartitionKey": record.tenant_id,
-        "RowKey": record.message_id,
-        "State": PROCESSED,
-        "ProcessedAt": now_iso(),
-        "Attachments": json.dumps(attachments),
-        "FailedAttachments": json.dumps(failed),
-        "WebhookId": webhook_id,
-    }
-    try:
-        app.storage.table(INBOUND_TABLE).update_entity(
-            update,
-            mode=UpdateMode.MERGE,
-            etag=record.etag,
-            match_condition=MatchConditions.IfNotModified,
+        tenant_id, message_id = fields
+        record = self.records.get(tenant_id, message_id)
+        if record is None:
+            log.warning("inbound message %s has no record; dropping its queue message", message_id)
+            return
+        if record.state != PROCESSED:
+            record = self._rehost_all(record)
+            if record is None:
+                return
+        self.webhooks.enqueue(
+            record.tenant_id, EVENT_TYPE, record.payload(), idempotency_key=record.message_id
         )
-    except ResourceModifiedError:
-        # Another worker processed this event first; its media are the ones on record.
+        self.pending.clear(tenant_id, message_id)
+
+    def _rehost_all(self, record: InboundRecord) -> InboundRecord | None:
+        carrier = record.event.carrier
+        results = [
+            self.rehost(record.tenant_id, record.event.to, index, attachment,
+                        credentials=self.media_credentials(carrier, attachment.url))
+            for index, attachment in enumerate(record.event.attachments)
+        ]  # fmt: skip
+        stored = [r.record for r in results if r.record is not None]
+        outcome = {
+            "state": PROCESSED,
+            "processed_at": now_iso(),
+            "attachments": [_attachment(m) for m in stored],
+            "failed_attachments": [r.failure for r in results if r.failure is not None],
+            "webhook_id": self.webhooks.webhook_id(EVENT_TYPE, record.message_id),
+        }
+        current: InboundRecord | None = record
+        while current is not None and current.state != PROCESSED:
+            try:
+                return self.records.update(current.changed(**outcome))
+            except ChangedMeanwhile:
+                # Touched by a duplicate accept (not processed: still ours to finish), or
+                # processed by another worker first, whose media are then the ones on record.
+                current = self.records.get(record.tenant_id, record.message_id)
         for media in stored:
-            app.media.delete(media)
+            self.media.delete(media)
         return None
-    return get_record(app, record.tenant_id, record.message_id)
 
+    def rehost(
+        self, tenant_id: str, number: str, index: int, attachment: CarrierAttachment,
+        *, credentials: Mapping[str, str] | None = None,
+    ) -> Rehosted:  # fmt: skip
+        """Fetch, check and store one attachment; any refusal becomes a reported failure. Stored
+        as received: what a person sent reaches the customer unshrunk (the optimiser is for
+        sends)."""
+        try:
+            fetched = self.outbound.fetch(
+                attachment.url, max_bytes=self.max_media_bytes, credentials=credentials
+            )
+            record = self.ingest.store(
+                tenant_id=tenant_id,
+                phone_number=number,
+                file_name=attachment.name,
+                declared_type=attachment.content_type or fetched.content_type or "",
+                data=fetched.content,
+                optimize=False,
+                source="inbound",
+                index=index,
+            )
+        except OutboundRefused as exc:
+            if exc.reason == Reason.TOO_LARGE:
+                return _failed(index, attachment, "media_too_large", TOO_LARGE)
+            return _failed(index, attachment, str(exc.reason), exc.message)
+        except ServiceError as exc:
+            if exc.status >= 500:
+                # Ours, not the attachment's (storage down, the signing key or a stored access
+                # policy missing): the queue retries once an operator has fixed it, and the
+                # poison queue ends the event visibly if nobody does.
+                raise
+            return _failed(index, attachment, exc.code, exc.detail)
+        return Rehosted(record, None)
 
-def notify(app: App, record: InboundRecord) -> None:
-    enqueue_webhook(
-        app,
-        WebhookTarget(record.tenant_id),
-        EVENT_TYPE,
-        record.payload(),
-        idempotency_key=record.message_id,
-    )
+    def fail_poisoned(self, message: bytes) -> None:
+        """An event the runtime gave up processing (it crashed on every dequeue) is marked
+        `failed` on its record, so GET shows it rather than a message forever `received`."""
+        fields = job_fields(message, "tenantId", "messageId")
+        if fields is None:
+            return
+        tenant_id, message_id = fields
+        if self.records.mark_failed(tenant_id, message_id, "processing_crashed") is None:
+            return
+        self.pending.clear(tenant_id, message_id)
+        log.error("inbound message %s failed: processing crashed on every try", message_id)
 
 
 def _attachment(media: MediaRecord) -> dict[str, Any]:
@@ -120,40 +172,6 @@ def _attachment(media: MediaRecord) -> dict[str, Any]:
     }
 
 
-def rehost(
-    app: App, tenant_id: str, number: str, index: int, attachment: CarrierAttachment,
-    *, credentials: Mapping[str, str] | None = None,
-) -> Rehosted:  # fmt: skip
-    """Fetch, check and store one attachment; any refusal becomes a reported failure. Stored as
-    received: what a person sent reaches the customer unshrunk (the optimiser is for sends)."""
-    try:
-        fetched = app.outbound.fetch(
-            attachment.url, max_bytes=app.settings.max_media_bytes, credentials=credentials
-        )
-        record = app.ingest.store(
-            tenant_id=tenant_id,
-            phone_number=number,
-            file_name=attachment.name,
-            declared_type=attachment.content_type or fetched.content_type or "",
-            data=fetched.content,
-            optimize=False,
-            source="inbound",
-            index=index,
-        )
-    except OutboundRefused as exc:
-        if exc.reason == Reason.TOO_LARGE:
-            return _failed(index, attachment, "media_too_large", TOO_LARGE)
-        return _failed(index, attachment, str(exc.reason), exc.message)
-    except ServiceError as exc:
-        if exc.status >= 500:
-            # Ours, not the attachment's (storage down, the signing key or a stored access
-            # policy missing): the queue retries once an operator has fixed it, and the poison
-            # queue ends the event visibly if nobody does.
-            raise
-        return _failed(index, attachment, exc.code, exc.detail)
-    return Rehosted(record, None)
-
-
 def _failed(index: int, attachment: CarrierAttachment, code: str, message: str) -> Rehosted:
     log.warning("inbound attachment %d refused: %s", index, code)
     failure = {
@@ -164,21 +182,3 @@ def _failed(index: int, attachment: CarrierAttachment, code: str, message: str) 
         "error": {"code": code, "message": message},
     }
     return Rehosted(None, failure)
-
-
-def fail_poisoned(app: App, message: bytes) -> None:
-    """An event the runtime gave up processing (it crashed on every dequeue) is marked `failed`
-    on its record, so GET shows it rather than a message forever `received`."""
-    fields = job_fields(message, "tenantId", "messageId")
-    if fields is None:
-        return
-    tenant_id, message_id = fields
-    record = get_record(app, tenant_id, message_id)
-    if record is None or record.state == PROCESSED:
-        return
-    app.storage.table(INBOUND_TABLE).update_entity(
-        {"PartitionKey": tenant_id, "RowKey": message_id, "State": FAILED,
-         "FailureReason": "processing_crashed"}
-    )  # fmt: skip
-    clear_pending(app, tenant_id, message_id)
-    log.error("inbound message %s failed: processing crashed on every try", message_id)

@@ -14,7 +14,6 @@ from shared.app import App
 from shared.errors import NotConfigured, NotFound, PayloadTooLarge
 from shared.http import json_response
 from shared.inbound.event import MAX_EVENT_BYTES, parse_event
-from shared.inbound.records import accept
 from shared.inbound.signature import verify_carrier_signature
 
 
@@ -39,5 +38,5 @@ def receive(req: func.HttpRequest, app: App) -> func.HttpResponse:
     tenant_id = app.directory.number_owner(event.to)
     if tenant_id is None:
         raise NotFound(f"{event.to} is not provisioned here", code="number_not_provisioned")
-    accepted = accept(app, tenant_id, event)
-    return json_response({"messageId": accepted.message_id, "duplicate": accepted.duplicate})
+    receipt = app.intake.accept(tenant_id, event)
+    return json_response({"messageId": receipt.message_id, "duplicate": receipt.duplicate})

@@ -1,22 +1,23 @@
 """Inbound messages in Table Storage: `inboundmessages`, partition = receiving tenant, row = our
 message id, which is derived from the carrier's `messageId` so that the first write doubles as
-the replay check (a conditional insert: a replay finds the row already there)."""
+the replay check (a conditional insert: a replay finds the row already there).
+
+States: `received` (recorded, processing queued) -> `processed` (attachments re-hosted, the
+customer webhook named) or `failed` (processing crashed on every try). Every change after the
+insert is conditional on the version read, so a concurrent writer's change is never overwritten.
+"""
 
 from __future__ import annotations
 
-import json
 import uuid
-from contextlib import suppress
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from pydantic import Field, PlainSerializer, PlainValidator
 
-from shared.app import App
-from shared.clock import now_iso
+from shared.errors import ChangedMeanwhile
 from shared.inbound.event import CarrierEvent, decode_event, encode_event
-from shared.inbound.pending import clear_pending, mark_pending
+from shared.storage import Storage
+from shared.tables import JsonText, Row, Table, retry_on_change
 
 INBOUND_TABLE = "inboundmessages"
 EVENT_TYPE = "message.received"
@@ -28,39 +29,47 @@ def message_id_for(carrier_message_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, carrier_message_id))
 
 
-@dataclass(frozen=True)
-class Accepted:
-    message_id: str
-    duplicate: bool
+def _event(value: Any) -> CarrierEvent:
+    return value if isinstance(value, CarrierEvent) else decode_event(str(value))
 
 
-@dataclass(frozen=True)
-class InboundRecord:
-    tenant_id: str
-    message_id: str
-    event: CarrierEvent
+# The carrier's event as received, kept as its JSON text.
+EventText = Annotated[
+    CarrierEvent, PlainValidator(_event), PlainSerializer(encode_event, return_type=str)
+]
+
+
+class InboundRecord(Row):
+    """A row of `inboundmessages`: partition = tenant id, row = message id."""
+
+    event: EventText
     state: str
     received_at: str
+    carrier_message_id: str = ""
+    from_: str = Field(default="", alias="From")
+    to: str = ""
     processed_at: str | None = None
-    attachments: list[dict[str, Any]] = field(default_factory=list)
-    failed_attachments: list[dict[str, Any]] = field(default_factory=list)
+    attachments: JsonText[list[dict[str, Any]]] = Field(default_factory=list)
+    failed_attachments: JsonText[list[dict[str, Any]]] = Field(default_factory=list)
     webhook_id: str | None = None
-    etag: str = ""
+    failure_reason: str | None = None
 
     @classmethod
-    def from_entity(cls, e: dict[str, Any]) -> InboundRecord:
+    def received(
+        cls, tenant_id: str, message_id: str, event: CarrierEvent, at: str
+    ) -> InboundRecord:
         return cls(
-            tenant_id=str(e["PartitionKey"]),
-            message_id=str(e["RowKey"]),
-            event=decode_event(str(e["Event"])),
-            state=str(e["State"]),
-            received_at=str(e["ReceivedAt"]),
-            processed_at=str(e.get("ProcessedAt") or "") or None,
-            attachments=json.loads(str(e.get("Attachments") or "[]")),
-            failed_attachments=json.loads(str(e.get("FailedAttachments") or "[]")),
-            webhook_id=str(e.get("WebhookId") or "") or None,
-            etag=str(e.metadata["etag"]) if hasattr(e, "metadata") else "",
-        )
+            partition_key=tenant_id, row_key=message_id, event=event, state=RECEIVED,
+            received_at=at, carrier_message_id=event.message_id, from_=event.from_, to=event.to,
+        )  # fmt: skip
+
+    @property
+    def tenant_id(self) -> str:
+        return self.partition_key
+
+    @property
+    def message_id(self) -> str:
+        return self.row_key
 
     def payload(self) -> dict[str, Any]:
         """The customer webhook body: the guide's fields, then ours. `attachments` holds only
@@ -79,52 +88,43 @@ class InboundRecord:
         }
 
 
-def queue_processing(app: App, tenant_id: str, message_id: str) -> None:
-    body = json.dumps({"tenantId": tenant_id, "messageId": message_id})
-    app.storage.queue(app.settings.inbound_queue).send_message(body)
+class InboundRecords:
+    """The one store of `inboundmessages`. Writes after the insert are conditional: a lost race
+    is `ChangedMeanwhile` for the caller to answer."""
 
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
 
-def accept(app: App, tenant_id: str, event: CarrierEvent) -> Accepted:
-    """Make the event durable and queue its processing; a replay is recognised and not queued
-    again unless its first delivery evidently never reached the queue. The event is indexed as
-    pending first, so a lost queue message is found by shared.inbound.recovery."""
-    message_id = message_id_for(event.message_id)
-    indexed = mark_pending(app, tenant_id, message_id)
-    table = app.storage.table(INBOUND_TABLE)
-    entity = {
-        "PartitionKey": tenant_id,
-        "RowKey": message_id,
-        "CarrierMessageId": event.message_id,
-        "From": event.from_,
-        "To": event.to,
-        "Event": encode_event(event),
-        "State": RECEIVED,
-        "ReceivedAt": now_iso(),
-    }
-    try:
-        table.create_entity(entity)
-    except ResourceExistsError:
-        existing = table.get_entity(tenant_id, message_id)
-        if indexed and existing["State"] != RECEIVED:
-            clear_pending(app, tenant_id, message_id)  # a replay of an event already done
-        received = datetime.fromisoformat(str(existing["ReceivedAt"]))
-        stale = timedelta(seconds=app.settings.inbound_requeue_after_seconds)
-        if existing["State"] == RECEIVED and datetime.now(UTC) - received > stale:
-            queue_processing(app, tenant_id, message_id)
-        return Accepted(message_id, duplicate=True)
-    try:
-        queue_processing(app, tenant_id, message_id)
-    except BaseException:
-        # Not queued: forget the event so the carrier's retry of this failed request is new.
-        with suppress(AzureError):
-            table.delete_entity(tenant_id, message_id)
-        raise
-    return Accepted(message_id, duplicate=False)
+    @property
+    def _table(self) -> Table[InboundRecord]:
+        return Table(self._storage.table(INBOUND_TABLE), InboundRecord)
 
+    def get(self, tenant_id: str, message_id: str) -> InboundRecord | None:
+        return self._table.get(tenant_id, message_id)
 
-def get_record(app: App, tenant_id: str, message_id: str) -> InboundRecord | None:
-    try:
-        entity = app.storage.table(INBOUND_TABLE).get_entity(tenant_id, message_id)
-    except ResourceNotFoundError:
-        return None
-    return InboundRecord.from_entity(entity)
+    def insert(self, record: InboundRecord) -> InboundRecord:
+        """Record a new event; `AlreadyExists` when its message id is taken (a replay)."""
+        return self._table.insert(record)
+
+    def update(self, record: InboundRecord) -> InboundRecord:
+        """Write `record` over the version it was read as; `ChangedMeanwhile` if that changed."""
+        return self._table.update(record)
+
+    def forget(self, record: InboundRecord) -> bool:
+        """Delete the record as it was read; False when it changed or vanished meanwhile."""
+        try:
+            self._table.delete(record.tenant_id, record.message_id, etag=record.etag)
+        except ChangedMeanwhile:
+            return False
+        return True
+
+    def mark_failed(self, tenant_id: str, message_id: str, reason: str) -> InboundRecord | None:
+        """Move a record not yet processed to `failed`; None when there is none to fail."""
+
+        def attempt() -> InboundRecord | None:
+            record = self.get(tenant_id, message_id)
+            if record is None or record.state == PROCESSED:
+                return None
+            return self.update(record.changed(state=FAILED, failure_reason=reason))
+
+        return retry_on_change(attempt)

@@ -6,8 +6,9 @@ Lookup cost follows the work: the sweep reads the index of events not yet done
 (shared.inbound.pending), one query over the events in flight, not the messages table, which
 grows with every message ever received. The index rather than the record carries the state, so
 its invariants are what make recovery complete:
-- The index row is written before the record (`accept`), so no recorded event lacks one; a row
-  whose record never appeared (the request died in between) is dropped after `ORPHAN_AFTER`.
+- The index row is written before the record (`Intake.accept`), so no recorded event lacks one;
+  a row whose record never appeared (the request died in between) is dropped after
+  `ORPHAN_AFTER`.
 - It is removed only after processing has queued the customer webhook, or when the event
   failed, so a crash or a lost message anywhere before that leaves it for the next sweep.
 - Queuing again first moves the row's `QueuedAt` forward with an etag condition: of two sweeps
@@ -24,9 +25,9 @@ import logging
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 
-from shared.app import App
-from shared.inbound.pending import claim_requeue, clear_pending, queued_before
-from shared.inbound.records import FAILED, get_record, queue_processing
+from shared.inbound.pending import PendingIndex
+from shared.inbound.queue import ProcessingQueue
+from shared.inbound.records import FAILED, InboundRecords
 
 log = logging.getLogger(__name__)
 
@@ -37,25 +38,38 @@ ORPHAN_AFTER = timedelta(minutes=10)
 MAX_PER_RUN = 500
 
 
-def recover_inbound(app: App, now: datetime | None = None) -> int:
-    """Queue again the events not done `inbound_recover_after_seconds` after they were last
-    queued; returns how many were queued."""
-    now = now or datetime.now(UTC)
-    due = now - timedelta(seconds=app.settings.inbound_recover_after_seconds)
-    queued = 0
-    for event in islice(queued_before(app, due), MAX_PER_RUN):
-        record = get_record(app, event.tenant_id, event.message_id)
-        if record is None:
-            if event.queued_at < now - ORPHAN_AFTER:
-                clear_pending(app, event.tenant_id, event.message_id)
-            continue
-        if record.state == FAILED:
-            clear_pending(app, event.tenant_id, event.message_id)
-            continue
-        # `received`, or `processed` with the webhook perhaps not queued: processing does both.
-        if claim_requeue(app, event, now):
-            queue_processing(app, event.tenant_id, event.message_id)
-            queued += 1
-    if queued:
-        log.warning("queued %d inbound events again: their queue messages were lost", queued)
-    return queued
+class Recovery:
+    def __init__(
+        self,
+        records: InboundRecords,
+        pending: PendingIndex,
+        queue: ProcessingQueue,
+        *,
+        recover_after_seconds: float,
+    ) -> None:
+        self._records = records
+        self._pending = pending
+        self._queue = queue
+        self._recover_after = timedelta(seconds=recover_after_seconds)
+
+    def run(self, now: datetime | None = None) -> int:
+        """Queue again the events not done `inbound_recover_after_seconds` after they were last
+        queued; returns how many were queued."""
+        now = now or datetime.now(UTC)
+        queued = 0
+        for event in islice(self._pending.queued_before(now - self._recover_after), MAX_PER_RUN):
+            record = self._records.get(event.tenant_id, event.message_id)
+            if record is None:
+                if event.queued_at < now - ORPHAN_AFTER:
+                    self._pending.clear(event.tenant_id, event.message_id)
+                continue
+            if record.state == FAILED:
+                self._pending.clear(event.tenant_id, event.message_id)
+                continue
+            # `received`, or `processed` with the webhook perhaps not queued: processing does both.
+            if self._pending.claim_requeue(event, now):
+                self._queue.send(event.tenant_id, event.message_id)
+                queued += 1
+        if queued:
+            log.warning("queued %d inbound events again: their queue messages were lost", queued)
+        return queued

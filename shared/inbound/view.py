@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.app import App
-from shared.inbound.records import get_record
 from shared.webhooks.deliveries import delivery_view
+
+if TYPE_CHECKING:
+    from shared.app import App
 
 
 def inbound_message_view(
@@ -15,7 +16,7 @@ def inbound_message_view(
 ) -> dict[str, Any] | None:
     """The message if it was received by one of `tenant_ids` (point reads), else None."""
     for tenant_id in sorted(tenant_ids):
-        record = get_record(app, tenant_id, message_id)
+        record = app.inbound_records.get(tenant_id, message_id)
         if record is None:
             continue
         event = record.event

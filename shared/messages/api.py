@@ -10,7 +10,7 @@ import azure.functions as func
 from shared.app import App
 from shared.errors import NotFound, ValidationFailed
 from shared.http import authenticate, json_response
-from shared.inbound import inbound_message_view
+from shared.inbound.view import inbound_message_view
 from shared.messages.request import parse_send
 from shared.messages.service import accept, acceptance_body, sender_tenant
 from shared.messages.store import MessageStore

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from shared.app import App
-from shared.inbound.records import INBOUND_TABLE, message_id_for
+from shared.inbound.records import message_id_for
 from tests import samples
 from tests.carrier_fakes import (
     BandwidthFake,
@@ -70,12 +70,10 @@ class Carriers:
         )
 
     def stored_inbound(self, account: TenantAccount, provider_message_id: str) -> bool:
-        table = self.app.storage.table(INBOUND_TABLE)
-        rows = table.query_entities(
-            "PartitionKey eq @p and RowKey eq @r",
-            parameters={"p": account.tenant_id, "r": message_id_for(provider_message_id)},
+        record = self.app.inbound_records.get(
+            account.tenant_id, message_id_for(provider_message_id)
         )
-        return bool(list(rows))
+        return record is not None
 
 
 @pytest.fixture

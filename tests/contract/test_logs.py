@@ -10,6 +10,7 @@ import re
 import sys
 import uuid
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -99,18 +100,32 @@ def test_redaction_covers_credentials_keys_and_signing_secrets() -> None:
     assert "sv=1&sig=REDACTED&se=2" in cleaned and "EndpointSuffix=x" in cleaned
 
 
-# The name each queue or blob shim calls its domain code by.
+# The name each queue or blob shim calls its domain code by: a function of the shim's module,
+# or a collaborator of the app (`current().x.y`).
 DOMAIN_CALLS = {
     "deliver_message": "deliver",
     "deliver_webhook": "deliver",
-    "process_inbound": "process_inbound",
+    "process_inbound": "current().inbound.process",
     "optimize_media": "optimize_blob",
     "deliveries_poison": "fail_poisoned",
-    "inbound_poison": "fail_poisoned",
+    "inbound_poison": "current().inbound.fail_poisoned",
     "webhooks_poison": "dead_letter_poisoned",
     "sweep_storage": "sweep",
-    "recover_inbound": "recover_inbound",
+    "recover_inbound": "current().inbound_recovery.run",
 }
+
+
+def replace_domain_call(
+    monkeypatch: pytest.MonkeyPatch, module: Any, call: str, replacement: Any
+) -> None:
+    if not call.startswith("current()."):
+        monkeypatch.setattr(module, call, replacement)
+        return
+    *path, name = call.removeprefix("current().").split(".")
+    app: Any = SimpleNamespace(**{name: replacement})
+    for attribute in reversed(path):
+        app = SimpleNamespace(**{attribute: app})
+    monkeypatch.setattr(module, "current", lambda: app)
 
 
 def invoke(function: Function) -> Invocation:
@@ -144,7 +159,7 @@ def test_every_background_function_logs_under_its_invocation_id(
 
         # The worker imports a function folder as a submodule of its `__app__` namespace.
         shim = sys.modules[f"__app__.{function.name}"]
-        monkeypatch.setattr(shim, DOMAIN_CALLS[function.name], domain_call)
+        replace_domain_call(monkeypatch, shim, DOMAIN_CALLS[function.name], domain_call)
         answer = invoke(function)
         [record] = [r for r in caplog.records if r.getMessage() == f"inside {function.name}"]
         assert seen == [answer.invocation_id]

@@ -16,7 +16,8 @@ import pytest
 import requests
 
 from shared.app import App
-from shared.inbound import records
+from shared.inbound.queue import ProcessingQueue
+from shared.inbound.records import PROCESSED
 from shared.media.store import MEDIA_TABLE
 from shared.media.sweep import sweep_orphan_blobs
 from shared.messages.store import MessageStore
@@ -154,22 +155,22 @@ def test_inbound_event_when_storage_stops_before_queueing_is_503_then_processed_
     fault_app: App, fault_account: TenantAccount, base_url: str, storage: Storage,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    real_queue = records.queue_processing
+    real_queue = ProcessingQueue.send
 
-    def stop_first(app: App, tenant_id: str, message_id: str) -> None:
+    def stop_first(queue: ProcessingQueue, tenant_id: str, message_id: str) -> None:
         storage.stop()  # the event is recorded; queueing (and undoing the record) fail
-        real_queue(app, tenant_id, message_id)
+        real_queue(queue, tenant_id, message_id)
 
     event = sample_event(messageId=f"SM{uuid.uuid4().hex}", to=fault_account.number, attachments=[])
 
     def deliver() -> requests.Response:
         return post_inbound(base_url, event, timeout=60)
 
-    monkeypatch.setattr(records, "queue_processing", stop_first)
+    monkeypatch.setattr(ProcessingQueue, "send", stop_first)
     response, seconds = timed(deliver)
     assert_storage_503(response)
     assert seconds < OUTAGE_ANSWER_SECONDS
-    monkeypatch.setattr(records, "queue_processing", real_queue)
+    monkeypatch.setattr(ProcessingQueue, "send", real_queue)
     storage.start()
 
     triggers = TriggerRunner(LocalHost(), fault_app.storage, poll_seconds=0.1)
@@ -182,8 +183,8 @@ def test_inbound_event_when_storage_stops_before_queueing_is_503_then_processed_
         message_id = retry["messageId"]
 
         def processed() -> bool:
-            record = records.get_record(fault_app, fault_account.tenant_id, message_id)
-            return record is not None and record.state == records.PROCESSED
+            record = fault_app.inbound_records.get(fault_account.tenant_id, message_id)
+            return record is not None and record.state == PROCESSED
 
         eventually(processed, timeout=20)
     finally:

@@ -22,12 +22,15 @@ import process_inbound
 import recover_inbound
 from shared.app import App
 from shared.inbound.pending import PENDING_TABLE
-from shared.inbound.recovery import recover_inbound as recover
 from tests.conftest import TenantAccount, app_with
 from tests.functional.test_inbound_webhook import body_of, signed
 from tests.webhook_peers import CARRIER_SECRET, Receiver, receiving, sample_event
 
 LATER = timedelta(hours=1)
+
+
+def recover(app: App, now: datetime) -> int:
+    return app.inbound_recovery.run(now)
 
 
 @pytest.fixture

@@ -322,9 +322,12 @@ def test_attachment_that_cannot_be_signed_is_retried_not_reported_failed(
         keyless_media = MediaStore(
             replace(inbound_app.storage, account_key=None), inbound_app.settings
         )
+        keyless_ingest = Ingest(keyless_media, inbound_app.settings)
         keyless = dataclasses.replace(
-            inbound_app, media=keyless_media, ingest=Ingest(keyless_media, inbound_app.settings)
-        )
+            inbound_app, media=keyless_media, ingest=keyless_ingest,
+            inbound=dataclasses.replace(inbound_app.inbound, media=keyless_media,
+                                        ingest=keyless_ingest),
+        )  # fmt: skip
         queue = inbound_app.storage.queue(inbound_app.settings.inbound_queue)
         [message] = queue.receive_messages(max_messages=1, visibility_timeout=30)
         install(keyless)

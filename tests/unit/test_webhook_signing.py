@@ -96,8 +96,8 @@ def test_non_json_is_400() -> None:
 
 def test_payload_has_the_guides_fields_and_lists_failures_apart() -> None:
     record = InboundRecord(
-        tenant_id="t",
-        message_id="3fa85f64-5717-4562-b3fc-2c963f66afa6",
+        partition_key="t",
+        row_key="3fa85f64-5717-4562-b3fc-2c963f66afa6",
         event=parse_event(SAMPLE),
         state="processed",
         received_at="2025-01-11T10:15:31.000+00:00",
