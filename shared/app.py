@@ -10,8 +10,11 @@ import os
 import threading
 from dataclasses import dataclass
 
+import azure.functions as func
+
 from shared.auth import Authenticator
 from shared.carriers.routing import Carriers
+from shared.http import replayed
 from shared.idempotency import Idempotency
 from shared.login_throttle import LoginThrottle, ThrottleTable
 from shared.media.ingest import Ingest
@@ -31,7 +34,7 @@ class App:
     directory: TenantDirectory
     auth: Authenticator
     media: MediaStore
-    idempotency: Idempotency
+    idempotency: Idempotency[func.HttpResponse]
     outbound: OutboundClient
     gateway: CarrierGateway
     ingest: Ingest
@@ -63,7 +66,7 @@ class App:
             directory,
             auth,
             media,
-            Idempotency(storage),
+            Idempotency(storage, replay=replayed),
             outbound,
             carriers,  # routes each send by the carrier of its `from` number
             Ingest(media, settings),

@@ -158,6 +158,12 @@ class Table(Generic[R]):
                 if limit is not None and count >= limit:
                     return
 
+    def rows(self, *, select: list[str] | None = None) -> Iterator[R]:
+        """Every row of the table (a full scan: for operators' questions, not requests)."""
+        with storage_errors():
+            for entity in self._client.list_entities(select=select):
+                yield self._load(entity)
+
     def partition(self, partition_key: str) -> Iterator[R]:
         return self.query("PartitionKey eq @pk", {"pk": partition_key})
 

@@ -14,6 +14,7 @@ import requests
 import upload_media
 from shared import admin
 from shared.app import App
+from shared.media.ingest import Ingest
 from shared.media.store import MEDIA_TABLE, MediaStore
 from tests import samples
 from tests.conftest import TenantAccount, app_with, http_request
@@ -121,7 +122,7 @@ def test_records_signed_before_they_kept_their_policy_count_as_unknown(
     assert record.sas_policy_id == app.settings.sas_policy_id
     table = app.storage.table(MEDIA_TABLE)
     before = cli(app, capsys, "sas-policy-list")[1]["mediaUnderUnknownPolicy"]
-    older = {k: v for k, v in record.to_entity().items() if k != "sasPolicyId"}
+    older = {k: v for k, v in record.entity().items() if k != "sasPolicyId"}
     table.upsert_entity(older, mode="replace")
     after = cli(app, capsys, "sas-policy-list")[1]
     assert after["mediaUnderUnknownPolicy"] == before + 1
@@ -134,6 +135,7 @@ def test_upload_without_a_signing_key_is_503_and_stores_nothing(
     container = f"nokey-{uuid.uuid4().hex[:12]}"
     with app_with(app, media_container=container) as keyless:
         keyless.media = MediaStore(replace(keyless.storage, account_key=None), keyless.settings)
+        keyless.ingest = Ingest(keyless.media, keyless.settings)
         before = stored(keyless, account)
         response = upload(account)
         assert response.status_code == 503
