@@ -7,4 +7,5 @@ from shared.media.optimization import optimize_blob
 
 def main(blob: func.blob.InputStream, context: func.Context) -> None:
     with invocation(context):
-        optimize_blob(blob, current())
+        app = current()
+        optimize_blob(blob, app.media, app.settings, app.carriers)

@@ -12,8 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import azure.functions as func
+
 from shared.auth import Authenticator
 from shared.carriers.routing import Carriers
+from shared.http import replayed
 from shared.idempotency import Idempotency
 from shared.inbound.intake import Intake
 from shared.inbound.pending import PendingIndex
@@ -39,7 +42,7 @@ class App:
     directory: TenantDirectory
     auth: Authenticator
     media: MediaStore
-    idempotency: Idempotency
+    idempotency: Idempotency[func.HttpResponse]
     outbound: OutboundClient
     gateway: CarrierGateway
     ingest: Ingest
@@ -79,7 +82,7 @@ class App:
             directory,
             auth,
             media,
-            Idempotency(storage),
+            Idempotency(storage, replay=replayed),
             outbound,
             carriers,  # routes each send by the carrier of its `from` number
             ingest,

@@ -8,23 +8,23 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
-from azure.core.exceptions import (
-    HttpResponseError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
+from azure.core.exceptions import AzureError
 
-from shared import app as application
 from shared.auth import Principal, client_address
-from shared.errors import ServiceError, StorageUnavailable
+from shared.errors import ServiceError
+from shared.idempotency import StoredAnswer
 from shared.logs import configure_worker_logging, correlated
+from shared.storage import storage_errors
+
+if TYPE_CHECKING:
+    from shared.app import App
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[func.HttpRequest, "application.App"], func.HttpResponse]
+Handler = Callable[[func.HttpRequest, "App"], func.HttpResponse]
 PROBLEM_BASE = "https://errors.media-api.example/"
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
@@ -67,6 +67,17 @@ def problem(
     )
 
 
+def replayed(answer: StoredAnswer) -> func.HttpResponse:
+    """A response stored under an Idempotency-Key, given again."""
+    return func.HttpResponse(
+        answer.body,
+        status_code=answer.status,
+        headers=answer.headers,
+        mimetype=answer.mimetype,
+        charset="utf-8",
+    )
+
+
 def to_problem(exc: ServiceError) -> func.HttpResponse:
     return problem(
         exc.status, exc.title, exc.detail, exc.code, headers=exc.headers, extra=exc.extra
@@ -85,23 +96,24 @@ def correlation_for(req: func.HttpRequest, context: func.Context | None) -> str:
 def serve(
     req: func.HttpRequest, context: func.Context | None, handler: Handler
 ) -> func.HttpResponse:
-    """Run one HTTP handler: errors become problems; nothing internal leaks to the client."""
+    """Run one HTTP handler: errors become problems; nothing internal leaks to the client. A
+    storage SDK error that reached here untranslated is translated as the stores do
+    (`shared.storage.storage_errors`)."""
+    from shared.app import current  # the composition root imports this module
+
     configure_worker_logging()
     correlation = correlation_for(req, context)
     with correlated(correlation):
         try:
-            response = handler(req, application.current())
+            try:
+                response = handler(req, current())
+            except AzureError as exc:
+                log.warning("storage error reached the boundary untranslated", exc_info=True)
+                with storage_errors():
+                    raise exc from None
         except ServiceError as exc:
-            response = to_problem(exc)
-        except (ServiceRequestError, ServiceResponseError):
-            log.warning("storage unreachable", exc_info=True)
-            response = to_problem(StorageUnavailable())
-        except HttpResponseError as exc:
-            if exc.status_code is not None and exc.status_code >= 500:
-                log.warning("storage answered %s", exc.status_code, exc_info=True)
-                response = to_problem(StorageUnavailable())
-            else:
-                response = _internal_error(correlation)
+            # A 500 is our defect: the client gets a correlation id, not its detail.
+            response = _internal_error(correlation) if exc.status == 500 else to_problem(exc)
         except Exception:  # noqa: BLE001 - the one boundary where anything unexpected becomes a 500
             response = _internal_error(correlation)
         response.headers["X-Correlation-Id"] = correlation
@@ -119,5 +131,5 @@ def _internal_error(correlation: str) -> func.HttpResponse:
     )
 
 
-def authenticate(req: func.HttpRequest, app: application.App) -> Principal:
+def authenticate(req: func.HttpRequest, app: App) -> Principal:
     return app.auth.authenticate(req.headers.get("Authorization"), client_address(req.headers))

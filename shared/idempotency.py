@@ -34,26 +34,25 @@ and claim leaves a pointer to nothing, removed in its turn; never a claim withou
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Callable, Mapping
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import islice
-from typing import Any
+from typing import Generic, Protocol, TypeVar
 
-import azure.functions as func
-from azure.core import MatchConditions
-from azure.core.exceptions import (
-    ResourceExistsError,
-    ResourceModifiedError,
-    ResourceNotFoundError,
-)
-from azure.data.tables import TableClient, UpdateMode
+from pydantic import Field
 
 from shared.clock import rfc3339
-from shared.errors import ServiceError, Unprocessable, ValidationFailed
+from shared.errors import (
+    AlreadyExists,
+    ChangedMeanwhile,
+    ServiceError,
+    Unprocessable,
+    ValidationFailed,
+)
 from shared.storage import Storage
+from shared.tables import JsonText, Row, Table, retry_on_change
 
 TABLE = "idempotency"
 TTL = timedelta(hours=24)
@@ -62,6 +61,70 @@ EXPIRY_PARTITION = "expires-"
 EXPIRY_BATCH = 2000
 _REPLAYED_HEADERS = ("Location",)
 log = logging.getLogger(__name__)
+
+
+class Response(Protocol):
+    """What `run` reads of the response it stores (an `azure.functions.HttpResponse`)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def mimetype(self) -> str | None: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def get_body(self) -> bytes: ...
+
+
+A = TypeVar("A", bound=Response)
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """A stored response as it is replayed (its headers include `Idempotent-Replayed`)."""
+
+    status: int
+    body: str
+    mimetype: str
+    headers: dict[str, str]
+
+
+class Claim(Row):
+    """Partition: sha256(scope); row: sha256(key). `state` in_progress | done; a done claim
+    holds the response (`status`, `body`, `mime_type`, the replayed `headers`)."""
+
+    fingerprint: str
+    state: str
+    created_at: str
+    status: int | None = None
+    body: str | None = None
+    mime_type: str | None = None
+    headers: JsonText[dict[str, str]] = Field(default_factory=dict)
+
+    @property
+    def seed(self) -> str:
+        """32 hex digits, the same for every run under this claim, new when the key is claimed
+        anew."""
+        text = f"{self.partition_key}/{self.row_key}/{self.created_at}"
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def expired(self, now: datetime) -> bool:
+        return now - datetime.fromisoformat(self.created_at) > TTL
+
+    def answer(self) -> StoredAnswer:
+        headers = {**self.headers, "Idempotent-Replayed": "true"}
+        return StoredAnswer(int(self.status or 0), self.body or "", self.mime_type or "", headers)
+
+
+class ExpiryPointer(Row):
+    """Partition: `expires-{hour}`; row: `{claim partition}-{claim row}`."""
+
+    @property
+    def claim_keys(self) -> tuple[str, str]:
+        partition, _, row = self.row_key.partition("-")
+        return partition, row
 
 
 def _valid_key(key: str) -> str:
@@ -77,152 +140,123 @@ def _expiry_partition(expires: datetime) -> str:
     return EXPIRY_PARTITION + expires.astimezone(UTC).strftime("%Y%m%dT%H")
 
 
-def _seed(claim: Mapping[str, Any]) -> str:
-    """32 hex digits, the same for every run under this claim, new when the key is claimed anew."""
-    text = f"{claim['PartitionKey']}/{claim['RowKey']}/{claim['CreatedAt']}"
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+class Idempotency(Generic[A]):
+    """The `idempotency` table; `replay` turns a stored answer back into a response."""
 
-
-class Idempotency:
-    def __init__(self, storage: Storage, clock: Callable[[], datetime] | None = None) -> None:
-        self._storage = storage
+    def __init__(
+        self,
+        storage: Storage,
+        clock: Callable[[], datetime] | None = None,
+        *,
+        replay: Callable[[StoredAnswer], A],
+    ) -> None:
+        self._claims = Table.of(storage, TABLE, Claim)
+        self._pointers = Table.of(storage, TABLE, ExpiryPointer)
         self._now = clock or (lambda: datetime.now(UTC))
+        self._replay = replay
 
     def run(
-        self,
-        scope: str,
-        key: str | None,
-        body: bytes,
-        produce: Callable[[str | None], func.HttpResponse],
-    ) -> func.HttpResponse:
+        self, scope: str, key: str | None, body: bytes, produce: Callable[[str | None], A]
+    ) -> A:
         """`produce(seed)` the response once per (scope, key, body); replay it afterwards.
         `produce` must derive what it creates from `seed` (32 hex digits) and create it
         create-only, so that running it again under the same seed converges on one result;
         without a key the seed is None (no run will repeat this one)."""
         if key is None:
             return produce(None)
-        table = self._storage.table(TABLE)
         claimed_at = self._now()
-        claim: dict[str, Any] = {
-            "PartitionKey": hashlib.sha256(scope.encode()).hexdigest(),
-            "RowKey": hashlib.sha256(_valid_key(key).encode()).hexdigest(),
-            "Fingerprint": hashlib.sha256(body).hexdigest(),
-            "State": "in_progress",
-            "CreatedAt": rfc3339(claimed_at),
-        }
-        table.upsert_entity(
-            {
-                "PartitionKey": _expiry_partition(claimed_at + TTL),
-                "RowKey": f"{claim['PartitionKey']}-{claim['RowKey']}",
-            }
+        claim = Claim(
+            partition_key=hashlib.sha256(scope.encode()).hexdigest(),
+            row_key=hashlib.sha256(_valid_key(key).encode()).hexdigest(),
+            fingerprint=hashlib.sha256(body).hexdigest(),
+            state="in_progress",
+            created_at=rfc3339(claimed_at),
         )
-        current, etag = self._claim(table, claim)
-        if current["Fingerprint"] != claim["Fingerprint"]:
+        self._pointers.upsert(
+            ExpiryPointer(
+                partition_key=_expiry_partition(claimed_at + TTL),
+                row_key=f"{claim.partition_key}-{claim.row_key}",
+            )
+        )
+        current, fresh = self._claim(claim)
+        if current.fingerprint != claim.fingerprint:
             raise Unprocessable(
                 "This Idempotency-Key was already used with a different request body.",
                 code="idempotency_key_reused",
             )
-        if current["State"] == "done":
-            return _replay(current)
-        if current is not claim:
+        if current.state == "done":
+            return self._replay(current.answer())
+        if not fresh:
             log.info("an earlier request with this Idempotency-Key did not finish: resuming it")
         try:
-            response = produce(_seed(current))
+            response = produce(current.seed)
         except ServiceError as error:
             if error.status < 500:  # refused before anything was stored: the key stays free
-                with suppress(ResourceNotFoundError, ResourceModifiedError):
-                    table.delete_entity(
-                        current["PartitionKey"], current["RowKey"],
-                        etag=etag, match_condition=MatchConditions.IfNotModified,
-                    )  # fmt: skip
+                with suppress(ChangedMeanwhile):
+                    self._claims.delete(current.partition_key, current.row_key, etag=current.etag)
             raise
         if response.status_code >= 500:
             return response
-        done = {
-            **{k: current[k] for k in ("PartitionKey", "RowKey", "Fingerprint", "CreatedAt")},
-            "State": "done",
-            "Status": response.status_code,
-            "Body": (response.get_body() or b"").decode(),
-            "MimeType": response.mimetype or "application/json",
-            "Headers": json.dumps(
-                {h: response.headers[h] for h in _REPLAYED_HEADERS if h in response.headers}
-            ),
-        }
+        done = current.changed(
+            state="done",
+            status=response.status_code,
+            body=(response.get_body() or b"").decode(),
+            mime_type=response.mimetype or "application/json",
+            headers={h: response.headers[h] for h in _REPLAYED_HEADERS if h in response.headers},
+        )
         try:
-            table.update_entity(
-                done, mode=UpdateMode.REPLACE, etag=etag,
-                match_condition=MatchConditions.IfNotModified,
-            )  # fmt: skip
-        except (ResourceModifiedError, ResourceNotFoundError):
+            self._claims.update(done)
+        except ChangedMeanwhile:
             # Another run under this claim answered first: its response is the key's answer.
-            with suppress(ResourceNotFoundError):
-                stored = table.get_entity(current["PartitionKey"], current["RowKey"])
-                if stored["State"] == "done" and stored["Fingerprint"] == claim["Fingerprint"]:
-                    return _replay(stored)
+            stored = self._claims.get(current.partition_key, current.row_key)
+            if stored and stored.state == "done" and stored.fingerprint == claim.fingerprint:
+                return self._replay(stored.answer())
         return response
 
-    def _claim(self, table: TableClient, claim: dict[str, Any]) -> tuple[Mapping[str, Any], str]:
-        """The claim this request runs under, with its etag: `claim` itself when the key was free
-        or its earlier claim expired, else the earlier claim (finished or not)."""
-        try:
-            return claim, table.create_entity(claim)["etag"]
-        except ResourceExistsError:
-            pass
-        try:
-            entity = table.get_entity(claim["PartitionKey"], claim["RowKey"])
-        except ResourceNotFoundError:  # released meanwhile: claim it
-            return claim, table.create_entity(claim)["etag"]
-        if self._now() - datetime.fromisoformat(entity["CreatedAt"]) > TTL:
-            written = table.update_entity(
-                claim, mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
-                match_condition=MatchConditions.IfNotModified,
-            )  # fmt: skip
-            return claim, written["etag"]
-        return entity, str(entity.metadata["etag"])
+    def _claim(self, claim: Claim) -> tuple[Claim, bool]:
+        """The claim this request runs under (with its etag), and whether it is `claim` itself:
+        the key was free or its earlier claim expired; else the earlier claim (finished or not).
+        Claims released or made meanwhile are read again; after repeated losses,
+        `ChangedMeanwhile` (409)."""
+
+        def attempt() -> tuple[Claim, bool]:
+            try:
+                return self._claims.insert(claim), True
+            except AlreadyExists:
+                current = self._claims.get(claim.partition_key, claim.row_key)
+            if current is None:
+                raise ChangedMeanwhile()  # released meanwhile: claim it
+            if current.expired(self._now()):
+                return self._claims.update(claim.model_copy(update={"etag": current.etag})), True
+            return current, False
+
+        return retry_on_change(attempt)
 
     def remove_expired(self, *, limit: int = EXPIRY_BATCH) -> int:
         """Delete at most `limit` claims (finished or not) older than the replay window, found
         through their pointers; the number of claims deleted."""
         now = self._now()
-        table = self._storage.table(TABLE)
-        due = table.query_entities(
+        due = self._pointers.query(
             "PartitionKey ge @first and PartitionKey lt @current",
-            parameters={"first": EXPIRY_PARTITION, "current": _expiry_partition(now)},
+            {"first": EXPIRY_PARTITION, "current": _expiry_partition(now)},
             select=["PartitionKey", "RowKey"],
-            results_per_page=limit,
+            limit=limit,
         )
         removed = seen = 0
-        for pointer in islice(due, limit):
+        for pointer in due:
             seen += 1
-            partition, _, row = str(pointer["RowKey"]).partition("-")
-            removed += self._remove_if_expired(table, partition, row, now)
-            table.delete_entity(pointer["PartitionKey"], pointer["RowKey"])
+            removed += self._remove_if_expired(*pointer.claim_keys, now)
+            self._pointers.delete(pointer.partition_key, pointer.row_key)
         if seen == limit:
             log.warning("removed %d expired idempotency claims; the next run goes on", removed)
         return removed
 
-    @staticmethod
-    def _remove_if_expired(table: TableClient, partition: str, row: str, now: datetime) -> bool:
+    def _remove_if_expired(self, partition: str, row: str, now: datetime) -> bool:
+        claim = self._claims.get(partition, row)
+        if claim is None or not claim.expired(now):
+            return False  # released, or claimed anew since this pointer was written
         try:
-            claim = table.get_entity(partition, row)
-            if now - datetime.fromisoformat(claim["CreatedAt"]) <= TTL:
-                return False  # claimed anew since this pointer was written
-            table.delete_entity(
-                partition, row, etag=claim.metadata["etag"],
-                match_condition=MatchConditions.IfNotModified,
-            )  # fmt: skip
-        except (ResourceNotFoundError, ResourceModifiedError):
-            return False  # released, or claimed anew meanwhile
+            self._claims.delete(partition, row, etag=claim.etag)
+        except ChangedMeanwhile:
+            return False  # claimed anew meanwhile
         return True
-
-
-def _replay(entity: Mapping[str, Any]) -> func.HttpResponse:
-    headers = json.loads(entity.get("Headers") or "{}")
-    headers["Idempotent-Replayed"] = "true"
-    return func.HttpResponse(
-        entity["Body"],
-        status_code=int(entity["Status"]),
-        headers=headers,
-        mimetype=entity["MimeType"],
-        charset="utf-8",
-    )

@@ -23,19 +23,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import msgspec
-from azure.core import MatchConditions
-from azure.core.exceptions import (
-    HttpResponseError,
-    ResourceExistsError,
-    ResourceModifiedError,
-    ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
-from azure.data.tables import UpdateMode
 
-from shared.errors import LoginThrottled, StorageUnavailable
+from shared.errors import AlreadyExists, ChangedMeanwhile, LoginThrottled
 from shared.storage import Storage
+from shared.tables import Row, Table
 
 TABLE = "loginthrottle"
 # A user is known at an address for a day after a success there: longer than an attack's window.
@@ -82,47 +73,43 @@ class ThrottleRecords(Protocol):
 _pairs = msgspec.json.Decoder(dict[str, Pair])
 
 
+class _Bucket(Row):
+    """Partition: the key's hash; row: `throttle`. `pairs` is msgspec JSON (compact arrays)."""
+
+    level: float
+    at: float
+    pairs: str = "{}"
+
+
 class ThrottleTable:
-    """The rows in Table Storage; storage failures become `StorageUnavailable` here."""
+    """The rows in Table Storage; storage failures arrive as `StorageUnavailable` (503)."""
 
     def __init__(self, storage: Storage, name: str = TABLE) -> None:
-        self._storage = storage
-        self._name = name
+        self._rows = Table.of(storage, name, _Bucket)
 
     def read(self, key: str) -> ThrottleRow:
-        try:
-            e = self._storage.table(self._name).get_entity(key, _ROW)
-        except ResourceNotFoundError:
+        stored = self._rows.get(key, _ROW)
+        if stored is None:
             return ThrottleRow()
-        except (ServiceRequestError, ServiceResponseError, HttpResponseError) as exc:
-            raise _translated(exc) from exc
-        pairs = _pairs.decode(str(e.get("Pairs") or "{}"))
-        return ThrottleRow(float(e["Level"]), float(e["At"]), pairs, e.metadata["etag"])
+        return ThrottleRow(stored.level, stored.at, _pairs.decode(stored.pairs), stored.etag)
 
     def write(self, key: str, row: ThrottleRow) -> bool:
-        pairs = msgspec.json.encode(row.pairs).decode()
-        entity = {"PartitionKey": key, "RowKey": _ROW, "Level": float(row.level),
-                  "At": float(row.at), "Pairs": pairs}  # fmt: skip
+        bucket = _Bucket(
+            partition_key=key,
+            row_key=_ROW,
+            level=float(row.level),
+            at=float(row.at),
+            pairs=msgspec.json.encode(row.pairs).decode(),
+            etag=row.etag,
+        )
         try:
-            table = self._storage.table(self._name)
             if row.etag is None:
-                table.create_entity(entity)
+                self._rows.insert(bucket)
             else:
-                table.update_entity(
-                    entity, mode=UpdateMode.REPLACE, etag=row.etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )  # fmt: skip
-        except (ResourceExistsError, ResourceModifiedError):
+                self._rows.update(bucket)
+        except (AlreadyExists, ChangedMeanwhile):
             return False
-        except (ServiceRequestError, ServiceResponseError, HttpResponseError) as exc:
-            raise _translated(exc) from exc
         return True
-
-
-def _translated(exc: Exception) -> Exception:
-    if isinstance(exc, HttpResponseError) and (exc.status_code or 0) < 500:
-        return exc  # a request this code got wrong: not an outage
-    return StorageUnavailable()
 
 
 def _hash(kind: str, value: str) -> str:

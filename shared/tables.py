@@ -22,7 +22,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 from pydantic.alias_generators import to_pascal
 
 from shared.errors import ChangedMeanwhile
-from shared.storage import storage_errors
+from shared.storage import Storage, storage_errors
 
 T = TypeVar("T")
 _IF_UNCHANGED = MatchConditions.IfNotModified
@@ -49,8 +49,10 @@ class Row(BaseModel):
         alias_generator=to_pascal, populate_by_name=True, extra="ignore", frozen=True
     )
 
-    partition_key: str = Field(alias="PartitionKey")
-    row_key: str = Field(alias="RowKey")
+    # Columns PartitionKey and RowKey, by the alias generator (an explicit alias would hide the
+    # field names from type checkers' view of the constructor).
+    partition_key: str
+    row_key: str
     etag: str | None = Field(default=None, exclude=True)
 
     def entity(self) -> dict[str, Any]:
@@ -68,9 +70,18 @@ Op = tuple[Literal["create", "upsert", "update", "delete"], "Row"]
 class Table[R: "Row"]:
     """One table of rows of type `R`."""
 
-    def __init__(self, client: TableClient, row: type[R]) -> None:
-        self._client = client
+    def __init__(self, client: TableClient | Callable[[], TableClient], row: type[R]) -> None:
+        self._connect = client if callable(client) else lambda: client
         self._row = row
+
+    @classmethod
+    def of(cls, storage: Storage, name: str, row: type[R]) -> Table[R]:
+        """Table `name` of `storage`, created on first use: building a store does no I/O."""
+        return cls(lambda: storage.table(name), row)
+
+    @property
+    def _client(self) -> TableClient:
+        return self._connect()
 
     @property
     def name(self) -> str:
@@ -146,6 +157,12 @@ class Table[R: "Row"]:
                 yield self._load(entity)
                 if limit is not None and count >= limit:
                     return
+
+    def rows(self, *, select: list[str] | None = None) -> Iterator[R]:
+        """Every row of the table (a full scan: for operators' questions, not requests)."""
+        with storage_errors():
+            for entity in self._client.list_entities(select=select):
+                yield self._load(entity)
 
     def partition(self, partition_key: str) -> Iterator[R]:
         return self.query("PartitionKey eq @pk", {"pk": partition_key})

@@ -14,16 +14,18 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Mapping
 from contextlib import suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-import azure.functions as func
-from azure.core.exceptions import ResourceNotFoundError
-
-from shared.app import App
 from shared.clock import now_iso
+from shared.errors import ChangedMeanwhile
 from shared.media.store import BlobVersion, MediaRecord, MediaStore
 from shared.optimize import Result, optimize
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.carriers.common import CarrierLimits
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +37,39 @@ TIMEOUT_S = 240.0
 _MEDIA_BLOB = re.compile(r"^(?P<media_id>[0-9a-f]{32})/[^/]+$")
 
 
-def optimize_blob(blob: func.blob.InputStream, app: App) -> None:
+class BlobEvent(Protocol):
+    """What the blob trigger delivers (an `azure.functions.blob.InputStream`)."""
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def blob_properties(self) -> Mapping[str, Any] | None: ...
+
+    @property
+    def metadata(self) -> Mapping[str, Any] | None: ...
+
+    def read(self, size: int = -1) -> bytes: ...
+
+
+class CarrierBudgets(Protocol):
+    def limits_for(self, number: str) -> CarrierLimits: ...
+
+
+def optimize_blob(
+    blob: BlobEvent, media: MediaStore, settings: Settings, carriers: CarrierBudgets
+) -> None:
     """Handle one blob event. Bad media ends as a recorded outcome; only an unexpected storage
     error raises, so the runtime retries it (and reports it on the poison queue in the end)."""
     container, _, blob_name = (blob.name or "").partition("/")
     match = _MEDIA_BLOB.match(blob_name)
-    if container != app.settings.media_container or match is None:
+    if container != settings.media_container or match is None:
         log.warning("ignoring blob %r: not a media blob of this app", blob.name)
         return
     media_id = match["media_id"]
-    version = _version(blob, blob_name, app.media)
+    version = _version(blob, blob_name, media)
     tenant_id = version.metadata.get("tenantid") if version else None
-    record = app.media.get({tenant_id}, media_id) if tenant_id else None
+    record = media.get({tenant_id}, media_id) if tenant_id else None
     if version is None or record is None or record.blob_name != blob_name:
         log.info("media %s is gone or unknown; nothing to optimise", media_id)
         return
@@ -55,33 +78,33 @@ def optimize_blob(blob: func.blob.InputStream, app: App) -> None:
         return
     if version.metadata.get(OPTIMIZED_MARK) == "true":
         # Our own write, whose record update never happened (the run was killed in between).
-        _record_optimized(app.media, record, version.metadata)
+        _record_optimized(media, record, version.metadata)
         return
 
     data = blob.read()
     result = optimize(
         data,
         record.content_type,
-        budget_bytes=app.carriers.limits_for(record.phone_number).budget_bytes,
-        max_side=app.settings.max_image_side,
+        budget_bytes=carriers.limits_for(record.phone_number).budget_bytes,
+        max_side=settings.max_image_side,
         timeout_s=TIMEOUT_S,
     )
     outcome = _outcome(result)
     if result.state != "optimized" or result.data is None:
         if result.state == "failed":
             log.warning("media %s not optimised: %s %s", media_id, result.reason, result.detail)
-        _update(app.media, record, optimization_state=result.state, optimization=outcome)
+        _update(media, record, optimization_state=result.state, optimization=outcome)
         return
 
     # The original is safe in `originals` before anything overwrites it.
-    app.media.keep_original(record, data, version.metadata)
+    media.keep_original(record, data, version.metadata)
     metadata = {
         **version.metadata,
         "sha256": hashlib.sha256(result.data).hexdigest(),
         OPTIMIZED_MARK: "true",
         OUTCOME_KEY: json.dumps(outcome, separators=(",", ":")),
     }
-    written = app.media.replace_in_place(
+    written = media.replace_in_place(
         blob_name,
         result.data,
         content_type=result.content_type,
@@ -92,19 +115,19 @@ def optimize_blob(blob: func.blob.InputStream, app: App) -> None:
         # Replaced or deleted since the event. A deleted media's original must not outlive it;
         # otherwise the event for whatever replaced the blob decides what happens next.
         log.info("media %s changed while being optimised; leaving it", media_id)
-        if app.media.get({record.tenant_id}, media_id) is None:
-            app.media.discard_original(blob_name)
+        if media.get({record.tenant_id}, media_id) is None:
+            media.discard_original(blob_name)
         return
-    _record_optimized(app.media, record, metadata)
+    _record_optimized(media, record, metadata)
     log.info(
         "media %s optimised: %d -> %d bytes", media_id, result.original_bytes, len(result.data)
     )
 
 
-def _version(blob: func.blob.InputStream, blob_name: str, store: MediaStore) -> BlobVersion | None:
+def _version(blob: BlobEvent, blob_name: str, store: MediaStore) -> BlobVersion | None:
     """The etag and metadata of the version the event delivered; read from storage (a HEAD, no
     download) only when the binding leaves them out. None when the blob is gone."""
-    properties: dict[str, Any] = blob.blob_properties or {}
+    properties = blob.blob_properties or {}
     etag, metadata = properties.get("ETag"), blob.metadata
     if etag and metadata:
         return BlobVersion(etag=str(etag), metadata={k: str(v) for k, v in metadata.items()})
@@ -145,5 +168,5 @@ def _record_optimized(store: MediaStore, record: MediaRecord, metadata: dict[str
 
 def _update(store: MediaStore, record: MediaRecord, **changes: Any) -> None:
     # A record deleted meanwhile stays deleted: DELETE removed the blobs before the record.
-    with suppress(ResourceNotFoundError):
+    with suppress(ChangedMeanwhile):
         store.update(record, **changes)

@@ -18,10 +18,10 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
 from azure.storage.blob import AccessPolicy, ContainerClient
 
 from shared.errors import Conflict, NotConfigured, NotFound, StorageUnavailable
+from shared.storage import storage_errors
 
 MAX_POLICIES = 5
 _TRIES = 3
@@ -97,7 +97,8 @@ def _read(container: ContainerClient) -> tuple[dict[str, AccessPolicy], datetime
     def keep_last_modified(response: Any) -> None:
         seen.append(response.http_response.headers.get("Last-Modified"))
 
-    acl = container.get_container_access_policy(raw_response_hook=keep_last_modified)
+    with storage_errors():
+        acl = container.get_container_access_policy(raw_response_hook=keep_last_modified)
     modified = seen[-1] if seen else None
     policies = {p.id: p.access_policy for p in acl["signed_identifiers"]}
     return policies, parsedate_to_datetime(modified) if modified else None
@@ -108,7 +109,8 @@ def _write(
 ) -> bool:
     """False when the container changed since it was read (a lost race: read again)."""
     try:
-        container.set_container_access_policy(policies, if_unmodified_since=stamp)
-    except (ResourceModifiedError, ResourceExistsError):
+        with storage_errors():
+            container.set_container_access_policy(policies, if_unmodified_since=stamp)
+    except Conflict:  # AlreadyExists or ChangedMeanwhile
         return False
     return True

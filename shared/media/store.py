@@ -17,31 +17,27 @@ deleted with it; a tagged blob may have one (the tag's removal failed), which th
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import secrets
 import threading
 from contextlib import suppress
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 from urllib.parse import quote
 
 from azure.core import MatchConditions
-from azure.core.exceptions import (
-    AzureError,
-    ResourceExistsError,
-    ResourceModifiedError,
-    ResourceNotFoundError,
-)
-from azure.storage.blob import BlobClient, ContentSettings, generate_blob_sas
+from azure.storage.blob import BlobClient, ContainerClient, ContentSettings, generate_blob_sas
+from pydantic import ConfigDict, Field
+from pydantic.alias_generators import to_camel, to_pascal
 
 from shared.clock import now_iso
-from shared.errors import NotConfigured
+from shared.errors import AlreadyExists, ChangedMeanwhile, NotConfigured, ServiceError
 from shared.media.policies import StoredPolicy, add_policy, delete_policy, list_policies
 from shared.settings import Settings
-from shared.storage import Storage
+from shared.storage import Storage, storage_errors
+from shared.tables import JsonText, Row, Table
 
 MEDIA_TABLE = "media"
 # The blob index tag of a blob whose record is not written yet. Tag values allow letters, digits,
@@ -51,9 +47,16 @@ _TAG_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class MediaRecord:
-    """What the service knows of one stored file; `optimization` is filled by the optimiser."""
+def _column(name: str) -> str:
+    """Media columns are camelCase (the keys keep the table's own names)."""
+    return to_pascal(name) if name in ("partition_key", "row_key") else to_camel(name)
+
+
+class MediaRecord(Row):
+    """What the service knows of one stored file (partition: the tenant; row: the media id);
+    `optimization` is filled by the optimiser."""
+
+    model_config = ConfigDict(alias_generator=_column)
 
     media_id: str
     tenant_id: str
@@ -69,23 +72,9 @@ class MediaRecord:
     optimization_state: str  # pending | not_needed | optimized | failed
     converted_from: str | None = None
     source: str = "upload"  # upload | inbound
-    optimization: dict[str, Any] = field(default_factory=dict)
+    optimization: JsonText[dict[str, Any]] = Field(default_factory=dict)
     # The stored access policy `uri` was signed under; None in records older than this field.
     sas_policy_id: str | None = None
-
-    def to_entity(self) -> dict[str, Any]:
-        entity = {_camel(f.name): getattr(self, f.name) for f in fields(self)}
-        entity["optimization"] = json.dumps(self.optimization)
-        entity.update(PartitionKey=self.tenant_id, RowKey=self.media_id)
-        return {k: v for k, v in entity.items() if v is not None}
-
-    @classmethod
-    def from_entity(cls, entity: dict[str, Any]) -> MediaRecord:
-        values: dict[str, Any] = {f.name: entity.get(_camel(f.name)) for f in fields(cls)}
-        values["optimization"] = json.loads(entity.get("optimization") or "{}")
-        values["size"] = int(entity["size"])
-        values["source"] = values["source"] or "upload"
-        return cls(**values)
 
     def to_api(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -129,21 +118,31 @@ def _unrecorded_value(at: datetime, tenant_id: str) -> str:
     return f"{at.strftime(_TAG_TIME)} {tenant_id}"
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
+class _PolicyOnly(Row):
+    """The one column `media_per_policy` reads of every record."""
+
+    model_config = ConfigDict(alias_generator=_column)
+
+    sas_policy_id: str | None = None
 
 
 class MediaStore:
     def __init__(self, storage: Storage, settings: Settings) -> None:
         self._storage = storage
         self._settings = settings
+        self._records = Table.of(storage, MEDIA_TABLE, MediaRecord)
+        self._policies = Table.of(storage, MEDIA_TABLE, _PolicyOnly)
         self._policy_ready = False
         self._lock = threading.Lock()
 
     @property
     def container_name(self) -> str:
         return self._settings.media_container
+
+    def _container(self, name: str | None = None) -> ContainerClient:
+        """The media container (or another), created on first use."""
+        with storage_errors():
+            return self._storage.container(name or self.container_name)
 
     def ensure_read_policy(self) -> None:
         """Create the container and its read-only stored access policy once (idempotent); a
@@ -153,24 +152,22 @@ class MediaStore:
         with self._lock:
             if self._policy_ready:
                 return
-            add_policy(self._storage.container(self.container_name), self._settings.sas_policy_id)
+            add_policy(self._container(), self._settings.sas_policy_id)
             self._policy_ready = True
 
     def read_policies(self) -> list[StoredPolicy]:
-        return list_policies(self._storage.container(self.container_name))
+        return list_policies(self._container())
 
     def delete_policy(self, policy_id: str) -> None:
         """Revoke every URL signed under `policy_id` (within 30 s); never the configured one."""
-        container = self._storage.container(self.container_name)
-        delete_policy(container, policy_id, configured=self._settings.sas_policy_id)
+        delete_policy(self._container(), policy_id, configured=self._settings.sas_policy_id)
 
     def media_per_policy(self) -> dict[str | None, int]:
         """How many media records were signed under each policy id (None: recorded before
         records kept it). Reads every record's one property: an operator's question."""
         counts: dict[str | None, int] = {}
-        for entity in self._storage.table(MEDIA_TABLE).list_entities(select=["sasPolicyId"]):
-            policy_id = entity.get("sasPolicyId")
-            counts[policy_id] = counts.get(policy_id, 0) + 1
+        for row in self._policies.rows(select=["PartitionKey", "RowKey", "sasPolicyId"]):
+            counts[row.sas_policy_id] = counts.get(row.sas_policy_id, 0) + 1
         return counts
 
     def _require_signing_key(self) -> None:
@@ -239,6 +236,8 @@ class MediaStore:
             blob, data, content_type=content_type, metadata=metadata, adopt=keyed
         )
         record = MediaRecord(
+            partition_key=tenant_id,
+            row_key=media_id,
             media_id=media_id,
             tenant_id=tenant_id,
             phone_number=phone_number,
@@ -256,12 +255,14 @@ class MediaStore:
             sas_policy_id=self._settings.sas_policy_id,
         )
         try:
-            self._storage.table(MEDIA_TABLE).create_entity(record.to_entity())
+            record = self._records.insert(record)
         except BaseException as error:
             if not keyed:
-                with suppress(AzureError):  # still tagged: the sweep removes it
+                with suppress(ServiceError), storage_errors():  # still tagged: the sweep removes it
                     blob.delete_blob(delete_snapshots="include")
-            elif isinstance(error, ResourceExistsError):
+                if isinstance(error, AlreadyExists):  # a new random id taken: our defect
+                    raise ServiceError("A new media id was already taken.") from error
+            elif isinstance(error, AlreadyExists):
                 stored = self.get({tenant_id}, media_id)
                 if stored is not None:
                     return stored  # a concurrent put under the same id recorded it first
@@ -291,42 +292,46 @@ class MediaStore:
         tags = {UNRECORDED_TAG: _unrecorded_value(datetime.now(UTC), metadata["tenantid"])}
         settings = ContentSettings(content_type=content_type)
         try:
-            blob.upload_blob(
-                data, overwrite=False, content_settings=settings, metadata=metadata, tags=tags
-            )
+            with storage_errors():
+                blob.upload_blob(
+                    data, overwrite=False, content_settings=settings, metadata=metadata, tags=tags
+                )
             return None
-        except ResourceExistsError:
+        except AlreadyExists:
             adopted = self.blob_version(blob.blob_name) if adopt else None
             if adopted is None or adopted.metadata.get("sha256") != metadata["sha256"]:
                 raise
         try:
-            blob.set_blob_tags(tags)  # leaves the etag as it is
-        except ResourceNotFoundError:  # swept meanwhile: written anew
-            blob.upload_blob(
-                data, overwrite=False, content_settings=settings, metadata=metadata, tags=tags
-            )
+            with storage_errors():
+                blob.set_blob_tags(tags)  # leaves the etag as it is
+        except ChangedMeanwhile:  # swept meanwhile: written anew
+            with storage_errors():
+                blob.upload_blob(
+                    data, overwrite=False, content_settings=settings, metadata=metadata, tags=tags
+                )
             return None
         return adopted
 
     def _untag(self, blob: BlobClient) -> None:
         """The record exists: the blob is no longer the sweep's business."""
         try:
-            blob.set_blob_tags({})
-        except AzureError as error:  # the sweep finds the record and removes the tag itself
+            with storage_errors():
+                blob.set_blob_tags({})
+        except ServiceError as error:  # the sweep finds the record and removes the tag itself
             log.warning("media blob %s keeps its unrecorded tag: %s", blob.blob_name, error)
 
     def unrecorded_blobs(self, tagged_before: datetime, limit: int) -> list[UnrecordedBlob]:
         """At most `limit` media blobs tagged unrecorded before `tagged_before`, in one Find
         Blobs by Tags query (an index lookup): its cost follows the tagged blobs alone."""
-        container = self._storage.container(self.container_name)
         query = f"\"{UNRECORDED_TAG}\" < '{tagged_before.strftime(_TAG_TIME)}'"
-        found = container.find_blobs_by_tags(query, results_per_page=limit)
         blobs: list[UnrecordedBlob] = []
-        for item in islice(found, limit):
-            since = (item.tags or {}).get(UNRECORDED_TAG, "")
-            _, _, tenant_id = since.partition(" ")
-            media_id, _, _ = item.name.partition("/")
-            blobs.append(UnrecordedBlob(item.name, tenant_id, media_id, since))
+        with storage_errors():
+            found = self._container().find_blobs_by_tags(query, results_per_page=limit)
+            for item in islice(found, limit):
+                since = (item.tags or {}).get(UNRECORDED_TAG, "")
+                _, _, tenant_id = since.partition(" ")
+                media_id, _, _ = item.name.partition("/")
+                blobs.append(UnrecordedBlob(item.name, tenant_id, media_id, since))
         return blobs
 
     def settle_unrecorded(self, blob: UnrecordedBlob) -> bool:
@@ -337,35 +342,39 @@ class MediaStore:
         unchanged = f"\"{UNRECORDED_TAG}\" = '{blob.since}'"
         try:
             if blob.tenant_id and self.get({blob.tenant_id}, blob.media_id) is not None:
-                client.set_blob_tags({}, if_tags_match_condition=unchanged)
+                with storage_errors():
+                    client.set_blob_tags({}, if_tags_match_condition=unchanged)
                 return False
-            client.delete_blob(delete_snapshots="include", if_tags_match_condition=unchanged)
-        except (ResourceNotFoundError, ResourceModifiedError):
+            with storage_errors():
+                client.delete_blob(delete_snapshots="include", if_tags_match_condition=unchanged)
+        except ChangedMeanwhile:
             return False  # deleted, adopted or recorded meanwhile
         self.discard_original(blob.name)
         return True
 
     def get(self, tenant_ids: frozenset[str] | set[str], media_id: str) -> MediaRecord | None:
         """The record if it belongs to one of `tenant_ids` (point reads, no scans)."""
-        table = self._storage.table(MEDIA_TABLE)
         for tenant_id in sorted(tenant_ids):
-            try:
-                return MediaRecord.from_entity(table.get_entity(tenant_id, media_id))
-            except ResourceNotFoundError:
-                continue
+            record = self._records.get(tenant_id, media_id)
+            if record is not None:
+                return record
         return None
 
     def update(self, record: MediaRecord, **changes: Any) -> MediaRecord:
-        updated = replace(record, **changes)
-        self._storage.table(MEDIA_TABLE).update_entity(updated.to_entity())
+        """Merge `changes` into the stored record whatever its version; `ChangedMeanwhile` when
+        it was deleted meanwhile."""
+        updated = record.changed(**changes)
+        columns = updated.entity()
+        self._records.patch(columns.pop("PartitionKey"), columns.pop("RowKey"), **columns)
         return updated
 
     def blob_version(self, blob_name: str) -> BlobVersion | None:
         """The current etag and metadata of a media blob, without downloading it; None if gone."""
         blob = self._storage.blobs.get_blob_client(self.container_name, blob_name)
         try:
-            props = blob.get_blob_properties()
-        except ResourceNotFoundError:
+            with storage_errors():
+                props = blob.get_blob_properties()
+        except ChangedMeanwhile:
             return None
         return BlobVersion(etag=props.etag, metadata=dict(props.metadata or {}))
 
@@ -373,8 +382,8 @@ class MediaStore:
         """Store the bytes as uploaded, under the same name, in the originals container. A copy
         left by an interrupted earlier pass is the same original (media ids are never reused),
         so it is kept as it is."""
-        container = self._storage.container(self._settings.originals_container)
-        with suppress(ResourceExistsError):
+        container = self._container(self._settings.originals_container)
+        with suppress(AlreadyExists), storage_errors():
             container.upload_blob(
                 record.blob_name,
                 data,
@@ -387,7 +396,7 @@ class MediaStore:
         original = self._storage.blobs.get_blob_client(
             self._settings.originals_container, blob_name
         )
-        with suppress(ResourceNotFoundError):
+        with suppress(ChangedMeanwhile), storage_errors():
             original.delete_blob(delete_snapshots="include")
 
     def replace_in_place(
@@ -398,15 +407,16 @@ class MediaStore:
         replaced or deleted, which the caller must not clobber."""
         blob = self._storage.blobs.get_blob_client(self.container_name, blob_name)
         try:
-            blob.upload_blob(
-                data,
-                overwrite=True,
-                etag=etag,
-                match_condition=MatchConditions.IfNotModified,
-                content_settings=ContentSettings(content_type=content_type),
-                metadata=metadata,
-            )
-        except (ResourceModifiedError, ResourceNotFoundError):
+            with storage_errors():
+                blob.upload_blob(
+                    data,
+                    overwrite=True,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                    content_settings=ContentSettings(content_type=content_type),
+                    metadata=metadata,
+                )
+        except ChangedMeanwhile:
             return False
         return True
 
@@ -414,9 +424,7 @@ class MediaStore:
         """Blob(s) first, then the record: a failure part-way leaves a record that a repeated
         DELETE finishes, never an unreferenced blob."""
         for container in (self.container_name, self._settings.originals_container):
-            with suppress(ResourceNotFoundError):
-                self._storage.blobs.get_blob_client(container, record.blob_name).delete_blob(
-                    delete_snapshots="include"
-                )
-        with suppress(ResourceNotFoundError):
-            self._storage.table(MEDIA_TABLE).delete_entity(record.tenant_id, record.media_id)
+            blob = self._storage.blobs.get_blob_client(container, record.blob_name)
+            with suppress(ChangedMeanwhile), storage_errors():
+                blob.delete_blob(delete_snapshots="include")
+        self._records.delete(record.tenant_id, record.media_id)

@@ -17,6 +17,8 @@ from azure.core.pipeline.transport import RequestsTransport
 
 import sweep_storage
 from shared.app import App
+from shared.errors import StorageUnavailable
+from shared.http import replayed
 from shared.idempotency import TABLE, Idempotency
 from shared.media import optimization
 from shared.media.store import MEDIA_TABLE, UNRECORDED_TAG, MediaRecord
@@ -68,7 +70,7 @@ def put_whose_record_write_fails(
         return Unreachable(found) if name == MEDIA_TABLE else found
 
     monkeypatch.setattr(app.storage, "table", table)
-    with pytest.raises(ServiceRequestError):
+    with pytest.raises(StorageUnavailable):
         put(app, account, media_id)
     monkeypatch.setattr(app.storage, "table", real_table)
 
@@ -123,7 +125,7 @@ def optimise(app: App, record: MediaRecord) -> None:
         blob_properties={"ETag": downloader.properties.etag},
         metadata=dict(downloader.properties.metadata or {}),
     )  # fmt: skip
-    optimization.optimize_blob(event, app)
+    optimization.optimize_blob(event, app.media, app.settings, app.carriers)
 
 
 def test_optimised_media_is_never_listed_nor_removed(own: App, account: TenantAccount) -> None:
@@ -248,7 +250,7 @@ def claimed(app: App, scope: str, key: str) -> bool:
 
 def test_expired_idempotency_claims_are_removed_and_unexpired_ones_kept(app: App) -> None:
     clock, scope = Clock(T0), f"test:{uuid.uuid4()}"
-    keys = Idempotency(app.storage, clock)
+    keys = Idempotency(app.storage, clock, replay=replayed)
     keys.run(scope, "old", b"{}", answered)
     clock.now = T0 + timedelta(hours=20)
     keys.run(scope, "recent", b"{}", answered)
@@ -263,7 +265,7 @@ def test_expired_idempotency_claims_are_removed_and_unexpired_ones_kept(app: App
 
 def test_a_key_claimed_anew_after_expiry_outlives_its_first_claims_pointer(app: App) -> None:
     clock, scope = Clock(T0 + timedelta(days=3)), f"test:{uuid.uuid4()}"
-    keys = Idempotency(app.storage, clock)
+    keys = Idempotency(app.storage, clock, replay=replayed)
     keys.run(scope, "k", b"{}", answered)
     clock.now += timedelta(hours=25)
     assert keys.run(scope, "k", b"{}", answered).headers.get("Idempotent-Replayed") is None
@@ -275,7 +277,7 @@ def test_a_key_claimed_anew_after_expiry_outlives_its_first_claims_pointer(app: 
 
 def test_expired_claims_are_removed_a_bounded_batch_per_run(app: App) -> None:
     clock, scope = Clock(T0 - timedelta(days=10)), f"test:{uuid.uuid4()}"
-    keys = Idempotency(app.storage, clock)
+    keys = Idempotency(app.storage, clock, replay=replayed)
     for key in ("a", "b", "c"):
         keys.run(scope, key, b"{}", answered)
     clock.now += timedelta(hours=26)

@@ -122,7 +122,7 @@ def test_records_signed_before_they_kept_their_policy_count_as_unknown(
     assert record.sas_policy_id == app.settings.sas_policy_id
     table = app.storage.table(MEDIA_TABLE)
     before = cli(app, capsys, "sas-policy-list")[1]["mediaUnderUnknownPolicy"]
-    older = {k: v for k, v in record.to_entity().items() if k != "sasPolicyId"}
+    older = {k: v for k, v in record.entity().items() if k != "sasPolicyId"}
     table.upsert_entity(older, mode="replace")
     after = cli(app, capsys, "sas-policy-list")[1]
     assert after["mediaUnderUnknownPolicy"] == before + 1
