@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from pydantic import Field
 
@@ -140,7 +140,7 @@ def _expiry_partition(expires: datetime) -> str:
     return EXPIRY_PARTITION + expires.astimezone(UTC).strftime("%Y%m%dT%H")
 
 
-class Idempotency(Generic[A]):
+class Idempotency[A: Response]:
     """The `idempotency` table; `replay` turns a stored answer back into a response."""
 
     def __init__(
