@@ -9,19 +9,32 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
+from functools import partial
 
 from shared.auth import Authenticator
+from shared.carriers import callbacks, index
+from shared.carriers.callbacks import CarrierStatuses, SeenSignature, SignatureReplays
+from shared.carriers.index import ProviderIndex, ProviderMessage
 from shared.carriers.routing import Carriers
 from shared.idempotency import Idempotency
 from shared.login_throttle import LoginThrottle, ThrottleTable
 from shared.media.ingest import Ingest
 from shared.media.store import MediaStore
-from shared.messages.gateway import CarrierGateway
+from shared.messages import gateway, store
+from shared.messages.gateway import SandboxDelivery
+from shared.messages.media_urls import MediaUrlChecker
+from shared.messages.service import DELIVERY_QUEUE, MessageDeliveries, Outbox
+from shared.messages.status import MessageStatuses
+from shared.messages.store import Message, MessageStore
 from shared.outbound import AddressPolicy, OutboundClient
 from shared.settings import Settings, load_settings
-from shared.storage import Storage
+from shared.storage import JobQueue, Storage
+from shared.tables import R, Table
 from shared.telemetry import configure_telemetry
 from shared.tenancy import TenantDirectory
+from shared.webhooks import dead_letters, deliveries
+from shared.webhooks.dead_letters import DeadLetter, DeadLetters
+from shared.webhooks.deliveries import WebhookDeliveries, WebhookDelivery
 
 
 @dataclass
@@ -33,9 +46,14 @@ class App:
     media: MediaStore
     idempotency: Idempotency
     outbound: OutboundClient
-    gateway: CarrierGateway
     ingest: Ingest
     carriers: Carriers
+    messages: MessageStore
+    webhooks: WebhookDeliveries
+    statuses: MessageStatuses
+    outbox: Outbox
+    message_deliveries: MessageDeliveries
+    carrier_statuses: CarrierStatuses
 
     @classmethod
     def build(cls, settings: Settings) -> App:
@@ -56,7 +74,29 @@ class App:
             policy = AddressPolicy(plain_http_origins=emulator)
         outbound = OutboundClient(policy)
         media = MediaStore(storage, settings)
-        carriers = Carriers(settings, storage, directory)
+
+        def table(name: str, row: type[R]) -> Table[R]:
+            return Table(partial(storage.table, name), row)
+
+        provider_index = ProviderIndex(table(index.TABLE, ProviderMessage))
+        sandbox = table(gateway.SANDBOX_TABLE, SandboxDelivery)
+        carriers = Carriers(settings, directory, provider_index, sandbox)
+        messages = MessageStore(table(store.TABLE, Message))
+        webhooks = WebhookDeliveries(
+            table(deliveries.TABLE, WebhookDelivery),
+            DeadLetters(table(dead_letters.TABLE, DeadLetter)),
+            JobQueue(storage, settings.webhook_queue),
+            directory,
+            outbound,
+            retry_schedule=settings.webhook_retry_schedule_seconds,
+            retry_jitter=settings.webhook_retry_jitter,
+        )
+        statuses = MessageStatuses(messages, webhooks)
+        delivery_jobs = JobQueue(storage, DELIVERY_QUEUE)
+        container_url = storage.blobs.get_container_client(settings.media_container).url
+        media_urls = MediaUrlChecker(
+            media, outbound, container_url=container_url, max_bytes=settings.max_media_bytes
+        )
         return cls(
             settings,
             storage,
@@ -65,9 +105,20 @@ class App:
             media,
             Idempotency(storage),
             outbound,
-            carriers,  # routes each send by the carrier of its `from` number
             Ingest(media, settings),
             carriers,
+            messages,
+            webhooks,
+            statuses,
+            Outbox(messages, directory, media_urls, carriers, delivery_jobs),
+            # Each send goes out through the carrier of its `from` number.
+            MessageDeliveries(messages, statuses, carriers, media, delivery_jobs, settings),
+            CarrierStatuses(
+                provider_index,
+                messages,
+                statuses,
+                SignatureReplays(table(callbacks.REPLAYS_TABLE, SeenSignature)),
+            ),
         )
 
 

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
 from azure.core import MatchConditions
 from azure.data.tables import TableClient, UpdateMode
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_pascal
 
 from shared.errors import ChangedMeanwhile
@@ -62,15 +62,31 @@ class Row(BaseModel):
         return self.model_validate({**self.model_dump(), **fields, "etag": self.etag})
 
 
+def key_also_named(name: str, column: Literal["PartitionKey", "RowKey"]) -> Any:
+    """A key field a row's model also accepts under its domain name, e.g.
+    `partition_key: str = key_also_named("tenant_id", "PartitionKey")`, so rows are built as
+    `Message(tenant_id=..., ...)` (add a property to read it by that name)."""
+    return Field(validation_alias=AliasChoices(column, name), serialization_alias=column)
+
+
 Op = tuple[Literal["create", "upsert", "update", "delete"], "Row"]
 
 
 class Table(Generic[R]):
-    """One table of rows of type `R`."""
+    """One table of rows of type `R`. Given a function that makes the client (e.g.
+    `functools.partial(storage.table, name)`), the table is reached, and created, on first use:
+    the composition root builds its stores without any network call."""
 
-    def __init__(self, client: TableClient, row: type[R]) -> None:
-        self._client = client
+    def __init__(self, client: TableClient | Callable[[], TableClient], row: type[R]) -> None:
+        self._connect = client if callable(client) else lambda: client
+        self._connected: TableClient | None = None
         self._row = row
+
+    @property
+    def _client(self) -> TableClient:
+        if self._connected is None:
+            self._connected = self._connect()
+        return self._connected
 
     @property
     def name(self) -> str:
@@ -146,6 +162,12 @@ class Table(Generic[R]):
                 yield self._load(entity)
                 if limit is not None and count >= limit:
                     return
+
+    def rows(self) -> Iterator[R]:
+        """Every row of the table (an operator's occasional listing, never a request's path)."""
+        with storage_errors():
+            for entity in self._client.list_entities():
+                yield self._load(entity)
 
     def partition(self, partition_key: str) -> Iterator[R]:
         return self.query("PartitionKey eq @pk", {"pk": partition_key})

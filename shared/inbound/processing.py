@@ -37,7 +37,7 @@ from shared.media.store import MediaRecord
 from shared.media.upload_request import TOO_LARGE
 from shared.outbound import OutboundRefused, Reason
 from shared.storage import job_fields
-from shared.webhooks.deliveries import WebhookTarget, enqueue_webhook, webhook_id_for
+from shared.webhooks.deliveries import WebhookTarget, webhook_id_for
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,7 @@ def _rehost_all(app: App, record: InboundRecord) -> InboundRecord | None:
 
 
 def notify(app: App, record: InboundRecord) -> None:
-    enqueue_webhook(
-        app,
+    app.webhooks.enqueue(
         WebhookTarget(record.tenant_id),
         EVENT_TYPE,
         record.payload(),

@@ -7,7 +7,6 @@ from typing import Any
 
 from shared.app import App
 from shared.inbound.records import get_record
-from shared.webhooks.deliveries import delivery_view
 
 
 def inbound_message_view(
@@ -31,7 +30,7 @@ def inbound_message_view(
             "processedAt": record.processed_at,
             "attachments": record.attachments,
             "failedAttachments": record.failed_attachments,
-            "webhook": delivery_view(app, tenant_id, record.webhook_id)
+            "webhook": app.webhooks.view(tenant_id, record.webhook_id)
             if record.webhook_id
             else None,
         }
