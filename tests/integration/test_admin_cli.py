@@ -5,6 +5,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from azure.functions.queue import QueueMessage
@@ -14,6 +15,7 @@ from shared import admin
 from shared.app import App
 from shared.messages.store import Message
 from shared.settings import Settings
+from shared.tables import Table
 from shared.webhooks.deliveries import TABLE as WEBHOOK_DELIVERIES
 from shared.webhooks.deliveries import WebhookTarget
 from tests.conftest import TenantAccount, app_with, unique_number
@@ -204,3 +206,58 @@ def test_a_secret_copied_into_an_old_delivery_row_is_ignored(
         assert run_visible_tries(hooks_app) == 1
     [received] = receiver.verified
     assert len(received.headers["webhook-signature"].split()) == 1
+
+
+def dead_letter(app: App, account: TenantAccount) -> str:
+    """A webhook whose pinned endpoint answered 410: dead-lettered after one try."""
+    secret = app.directory.require_tenant(account.tenant_id).webhook_secrets[0]
+    with receiving(Receiver(secret=secret, statuses=[410])) as receiver:
+        hook = app.webhooks.enqueue(
+            WebhookTarget(account.tenant_id, url=receiver.url), "test.event", {"n": 4}
+        )
+        assert run_visible_tries(app) == 1
+    assert app.webhooks.dead_letters.find(hook.webhook_id, account.tenant_id) is not None
+    return hook.webhook_id
+
+
+def another_writer_first(
+    monkeypatch: pytest.MonkeyPatch, app: App, account: TenantAccount, times: int
+) -> list[int]:
+    """Before each of the next `times` conditional writes to the deliveries table, another
+    writer changes the row, so the write loses its race (412)."""
+    real_update, raced = Table.update, [0]
+
+    def racing(self: Table[Any], row: Any, **kwargs: Any) -> Any:
+        if self.name == WEBHOOK_DELIVERIES and raced[0] < times:
+            raced[0] += 1
+            app.storage.table(WEBHOOK_DELIVERIES).update_entity(
+                {"PartitionKey": account.tenant_id, "RowKey": row.row_key, "Touched": raced[0]}
+            )
+        return real_update(self, row, **kwargs)
+
+    monkeypatch.setattr(Table, "update", racing)
+    return raced
+
+
+def test_redelivering_a_dead_letter_while_another_writer_changes_its_row_retries(
+    hooks_app: App, account: TenantAccount, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    webhook_id = dead_letter(hooks_app, account)
+    raced = another_writer_first(monkeypatch, hooks_app, account, times=1)
+    code, shown = run(hooks_app, capsys, "webhook-redeliver", webhook_id)
+    assert raced == [1] and code == 0
+    assert shown["state"] == "pending"  # type: ignore[index]
+    assert hooks_app.webhooks.dead_letters.find(webhook_id, account.tenant_id) is None
+
+
+def test_redelivering_a_dead_letter_whose_row_keeps_changing_is_a_clear_error(
+    hooks_app: App, account: TenantAccount, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    webhook_id = dead_letter(hooks_app, account)
+    another_writer_first(monkeypatch, hooks_app, account, times=100)
+    assert admin.main(["webhook-redeliver", webhook_id], app=hooks_app) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert hooks_app.webhooks.dead_letters.find(webhook_id, account.tenant_id) is not None
