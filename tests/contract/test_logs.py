@@ -98,15 +98,16 @@ def test_redaction_covers_credentials_keys_and_signing_secrets() -> None:
     assert "sv=1&sig=REDACTED&se=2" in cleaned and "EndpointSuffix=x" in cleaned
 
 
-# The name each queue or blob shim calls its domain code by.
+# The name each queue or blob shim calls its domain code by: a name in the shim's module, or
+# `app.<collaborator>.<method>` for a collaborator the shim takes from the installed App.
 DOMAIN_CALLS = {
-    "deliver_message": "deliver",
-    "deliver_webhook": "deliver",
+    "deliver_message": "app.message_deliveries.handle",
+    "deliver_webhook": "app.webhooks.handle",
     "process_inbound": "process_inbound",
     "optimize_media": "optimize_blob",
-    "deliveries_poison": "fail_poisoned",
+    "deliveries_poison": "app.message_deliveries.fail_poisoned",
     "inbound_poison": "fail_poisoned",
-    "webhooks_poison": "dead_letter_poisoned",
+    "webhooks_poison": "app.webhooks.dead_letter_poisoned",
     "sweep_storage": "sweep",
     "recover_inbound": "recover_inbound",
 }
@@ -135,7 +136,12 @@ def test_every_background_function_logs_under_its_invocation_id(
             logging.getLogger("tests.contract").info("inside %s", _name)
 
         function.main  # noqa: B018 - loads the shim's module
-        monkeypatch.setattr(sys.modules[function.name], DOMAIN_CALLS[function.name], domain_call)
+        call = DOMAIN_CALLS[function.name]
+        if call.startswith("app."):
+            _, collaborator, method = call.split(".")
+            monkeypatch.setattr(getattr(app, collaborator), method, domain_call)
+        else:
+            monkeypatch.setattr(sys.modules[function.name], call, domain_call)
         context = LocalContext(function.name, function.directory)
         function.main(**{function.trigger["name"]: trigger_value(function.trigger),
                          "context": context})  # fmt: skip
