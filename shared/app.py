@@ -56,7 +56,9 @@ class App:
     carrier_statuses: CarrierStatuses
 
     @classmethod
-    def build(cls, settings: Settings) -> App:
+    def build(cls, settings: Settings, *, outbound: OutboundClient | None = None) -> App:
+        """Everything, built once. `outbound` replaces the SSRF-guarded client the settings
+        would give (tests: a shorter deadline)."""
         storage = Storage.from_settings(settings)
         directory = TenantDirectory(storage)
         throttle = LoginThrottle(
@@ -72,7 +74,7 @@ class App:
             policy = AddressPolicy.local_development(*emulator)
         else:
             policy = AddressPolicy(plain_http_origins=emulator)
-        outbound = OutboundClient(policy)
+        outbound = outbound or OutboundClient(policy)
         media = MediaStore(storage, settings)
 
         def table(name: str, row: type[R]) -> Table[R]:

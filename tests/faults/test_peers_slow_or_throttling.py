@@ -124,9 +124,9 @@ def inbound_app(app: App, base_url: str) -> Iterator[App]:
             "webhook_retry_jitter": 0.0,
         }
     )
-    test_app = App.build(settings)
     # A 1 s outbound deadline (production: 15 s) so a slow receiver times out quickly.
-    test_app.outbound = OutboundClient(AddressPolicy.local_development(), total_timeout=1)
+    quick = OutboundClient(AddressPolicy.local_development(), total_timeout=1)
+    test_app = App.build(settings, outbound=quick)
     install(test_app)
     yield test_app
     install(app)
