@@ -17,7 +17,6 @@ import time
 import requests
 
 from shared.app import App, install
-from shared.messages.store import MessageStore
 from shared.settings import Settings
 from tests import samples
 from tests.conftest import make_account
@@ -75,7 +74,7 @@ def main() -> None:
               f"p99 {percentile(latencies, 99):.1f}  max {max(latencies):.1f}")  # fmt: skip
 
         # Let the single-message deliveries above drain before timing the fan-out.
-        store = MessageStore(app.storage)
+        store = app.messages
         limit = settings.max_recipients
         numbers = [f"+1555{i:07d}" for i in range(args.recipients)]
         start = time.perf_counter()

@@ -1,6 +1,6 @@
 import azure.functions as func
 
-from shared.carriers.callbacks import bandwidth_status
+from shared.carriers.api import bandwidth_status
 from shared.http import serve
 
 

@@ -1,7 +1,7 @@
 import azure.functions as func
 
 from shared.http import serve
-from shared.messages.status import carrier_status
+from shared.messages.api import carrier_status
 
 
 def main(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:

@@ -1,6 +1,6 @@
 import azure.functions as func
 
-from shared.carriers.callbacks import telnyx_events
+from shared.carriers.api import telnyx_events
 from shared.http import serve
 
 

@@ -1,6 +1,6 @@
 import azure.functions as func
 
-from shared.carriers.callbacks import twilio_inbound
+from shared.carriers.api import twilio_inbound
 from shared.http import serve
 
 

@@ -1,6 +1,6 @@
 import azure.functions as func
 
-from shared.carriers.callbacks import twilio_status
+from shared.carriers.api import twilio_status
 from shared.http import serve
 
 

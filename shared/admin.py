@@ -20,7 +20,6 @@ from shared.carriers.common import CARRIERS, require_carrier_name, require_confi
 from shared.errors import ConfigurationError, ServiceError
 from shared.media.policies import MAX_POLICIES
 from shared.settings import load_settings
-from shared.webhooks.dead_letters import list_dead_letters, redeliver
 
 DEMO_TENANT = "00000000-0000-0000-0000-000000000000"
 DEMO_EMAIL = "your-email@example.com"
@@ -95,11 +94,11 @@ def _release(app: App, a: argparse.Namespace) -> dict[str, Any]:
 
 
 def _dead_letters(app: App, a: argparse.Namespace) -> list[dict[str, Any]]:
-    return list_dead_letters(app, a.tenant)
+    return app.webhooks.dead_letters.listed(a.tenant)
 
 
 def _redeliver(app: App, a: argparse.Namespace) -> dict[str, Any]:
-    return redeliver(app, a.webhook_id, a.tenant)
+    return app.webhooks.redeliver(a.webhook_id, a.tenant)
 
 
 def _policies(app: App) -> dict[str, Any]:

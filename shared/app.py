@@ -10,11 +10,15 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import azure.functions as func
 
 from shared.auth import Authenticator
+from shared.carriers import callbacks, index
+from shared.carriers.callbacks import CarrierStatuses, SeenSignature, SignatureReplays
+from shared.carriers.index import ProviderIndex, ProviderMessage
 from shared.carriers.routing import Carriers
 from shared.http import replayed
 from shared.idempotency import Idempotency
@@ -27,12 +31,26 @@ from shared.inbound.recovery import Recovery
 from shared.login_throttle import LoginThrottle, ThrottleTable
 from shared.media.ingest import Ingest
 from shared.media.store import MediaStore
-from shared.messages.gateway import CarrierGateway
+from shared.messages import gateway, store
+from shared.messages.gateway import SandboxDelivery
+from shared.messages.media_urls import MediaUrlChecker
+from shared.messages.service import DELIVERY_QUEUE, MessageDeliveries, Outbox
+from shared.messages.status import MessageStatuses
+from shared.messages.store import Message, MessageStore
 from shared.outbound import AddressPolicy, OutboundClient
 from shared.settings import Settings, load_settings
-from shared.storage import Storage
+from shared.storage import JobQueue, Storage
+from shared.tables import R, Table
 from shared.telemetry import configure_telemetry
 from shared.tenancy import TenantDirectory
+from shared.webhooks import dead_letters, deliveries
+from shared.webhooks.dead_letters import DeadLetter, DeadLetters
+from shared.webhooks.deliveries import (
+    WebhookDeliveries,
+    WebhookDelivery,
+    WebhookTarget,
+    webhook_id_for,
+)
 
 
 @dataclass
@@ -44,16 +62,23 @@ class App:
     media: MediaStore
     idempotency: Idempotency[func.HttpResponse]
     outbound: OutboundClient
-    gateway: CarrierGateway
     ingest: Ingest
     carriers: Carriers
+    messages: MessageStore
+    webhooks: WebhookDeliveries
+    statuses: MessageStatuses
+    outbox: Outbox
+    message_deliveries: MessageDeliveries
+    carrier_statuses: CarrierStatuses
     inbound_records: InboundRecords
     intake: Intake
     inbound: InboundProcessor
     inbound_recovery: Recovery
 
     @classmethod
-    def build(cls, settings: Settings) -> App:
+    def build(cls, settings: Settings, *, outbound: OutboundClient | None = None) -> App:
+        """Everything, built once. `outbound` replaces the SSRF-guarded client the settings
+        would give (tests: a shorter deadline)."""
         storage = Storage.from_settings(settings)
         directory = TenantDirectory(storage)
         throttle = LoginThrottle(
@@ -69,14 +94,35 @@ class App:
             policy = AddressPolicy.local_development(*emulator)
         else:
             policy = AddressPolicy(plain_http_origins=emulator)
-        outbound = OutboundClient(policy)
+        outbound = outbound or OutboundClient(policy)
         media = MediaStore(storage, settings)
-        carriers = Carriers(settings, storage, directory)
+
+        def table(name: str, row: type[R]) -> Table[R]:
+            return Table(partial(storage.table, name), row)
+
+        provider_index = ProviderIndex(table(index.TABLE, ProviderMessage))
+        sandbox = table(gateway.SANDBOX_TABLE, SandboxDelivery)
+        carriers = Carriers(settings, directory, provider_index, sandbox)
+        messages = MessageStore(table(store.TABLE, Message))
+        webhooks = WebhookDeliveries(
+            table(deliveries.TABLE, WebhookDelivery),
+            DeadLetters(table(dead_letters.TABLE, DeadLetter)),
+            JobQueue(storage, settings.webhook_queue),
+            directory,
+            outbound,
+            retry_schedule=settings.webhook_retry_schedule_seconds,
+            retry_jitter=settings.webhook_retry_jitter,
+        )
+        statuses = MessageStatuses(messages, webhooks)
+        delivery_jobs = JobQueue(storage, DELIVERY_QUEUE)
+        container_url = storage.blobs.get_container_client(settings.media_container).url
+        media_urls = MediaUrlChecker(
+            media, outbound, container_url=container_url, max_bytes=settings.max_media_bytes
+        )
         ingest = Ingest(media, settings)
         records, pending = InboundRecords(storage), PendingIndex(storage)
         queue = ProcessingQueue(storage, settings.inbound_queue)
-        webhooks = _AppWebhooks()
-        app = cls(
+        return cls(
             settings,
             storage,
             directory,
@@ -84,9 +130,20 @@ class App:
             media,
             Idempotency(storage, replay=replayed),
             outbound,
-            carriers,  # routes each send by the carrier of its `from` number
             ingest,
             carriers,
+            messages,
+            webhooks,
+            statuses,
+            Outbox(messages, directory, media_urls, carriers, delivery_jobs),
+            # Each send goes out through the carrier of its `from` number.
+            MessageDeliveries(messages, statuses, carriers, media, delivery_jobs, settings),
+            CarrierStatuses(
+                provider_index,
+                messages,
+                statuses,
+                SignatureReplays(table(callbacks.REPLAYS_TABLE, SeenSignature)),
+            ),
             records,
             Intake(
                 records,
@@ -100,7 +157,7 @@ class App:
                 outbound,
                 ingest,
                 media,
-                webhooks,
+                _InboundWebhooks(webhooks),
                 media_credentials=carriers.media_credentials,
                 max_media_bytes=settings.max_media_bytes,
             ),
@@ -111,30 +168,24 @@ class App:
                 recover_after_seconds=settings.inbound_recover_after_seconds,
             ),
         )
-        webhooks.app = app
-        return app
 
 
-class _AppWebhooks:
-    """The customer webhooks as inbound processing uses them, over shared.webhooks.deliveries,
-    whose functions still take the whole `App` (and import this module, hence the late import)."""
+class _InboundWebhooks:
+    """The customer webhooks as inbound processing uses them
+    (`shared.inbound.processing.CustomerWebhooks`)."""
 
-    app: App
+    def __init__(self, webhooks: WebhookDeliveries) -> None:
+        self._webhooks = webhooks
 
     def webhook_id(self, event_type: str, idempotency_key: str) -> str:
-        from shared.webhooks.deliveries import webhook_id_for
-
         return webhook_id_for(f"{event_type}:{idempotency_key}")
 
     def enqueue(
         self, tenant_id: str, event_type: str, payload: Mapping[str, Any], idempotency_key: str
     ) -> None:
-        from shared.webhooks.deliveries import WebhookTarget, enqueue_webhook
-
-        enqueue_webhook(
-            self.app, WebhookTarget(tenant_id), event_type, payload,
-            idempotency_key=idempotency_key,
-        )  # fmt: skip
+        self._webhooks.enqueue(
+            WebhookTarget(tenant_id), event_type, payload, idempotency_key=idempotency_key
+        )
 
 
 _app: App | None = None

@@ -10,7 +10,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -239,3 +239,19 @@ class Storage:
             with contextlib.suppress(ResourceExistsError):
                 create()
             self._ensured.add(key)
+
+
+class JobQueue:
+    """One queue of JSON jobs, reached (and created) on first use, so the composition root
+    builds its workers without a network call; storage failures arrive translated."""
+
+    def __init__(self, storage: Storage, name: str) -> None:
+        self._storage = storage
+        self.name = name
+
+    def put(self, job: Mapping[str, Any], *, delay: int = 0) -> None:
+        """Queue `job`, visible after `delay` seconds (at once for 0)."""
+        with storage_errors():
+            self._storage.queue(self.name).send_message(
+                json.dumps(job), visibility_timeout=delay or None
+            )

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, Self, TypeVar
 
 from azure.core import MatchConditions
 from azure.data.tables import TableClient, UpdateMode
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_pascal
 
 from shared.errors import ChangedMeanwhile
@@ -64,11 +64,20 @@ class Row(BaseModel):
         return self.model_validate({**self.model_dump(), **fields, "etag": self.etag})
 
 
+def key_also_named(name: str, column: Literal["PartitionKey", "RowKey"]) -> Any:
+    """A key field a row's model also accepts under its domain name, e.g.
+    `partition_key: str = key_also_named("tenant_id", "PartitionKey")`, so rows are built as
+    `Message(tenant_id=..., ...)` (add a property to read it by that name)."""
+    return Field(validation_alias=AliasChoices(column, name), serialization_alias=column)
+
+
 Op = tuple[Literal["create", "upsert", "update", "delete"], "Row"]
 
 
 class Table[R: "Row"]:
-    """One table of rows of type `R`."""
+    """One table of rows of type `R`. Given a function that makes the client (e.g.
+    `functools.partial(storage.table, name)`, or `Table.of`), the table is reached, and created,
+    on first use: the composition root builds its stores without any network call."""
 
     def __init__(self, client: TableClient | Callable[[], TableClient], row: type[R]) -> None:
         self._connect = client if callable(client) else lambda: client

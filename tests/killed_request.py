@@ -18,7 +18,6 @@ import upload_media
 from shared.app import App, install
 from shared.idempotency import TABLE as IDEMPOTENCY_TABLE
 from shared.media.store import MEDIA_TABLE
-from shared.messages import api as messages_api
 from shared.messages.store import MessageStore
 from shared.settings import Settings
 from tests.conftest import http_request
@@ -58,7 +57,7 @@ def arm(app: App, step: str) -> None:
     tables = app.storage.table
     dying: dict[str, Dying] = {}
     if step == "after_claim":
-        messages_api.sender_tenant = die  # type: ignore[assignment]
+        app.outbox.sender_tenant = die  # type: ignore[method-assign]
     elif step == "after_jobs":
         MessageStore.insert_many = die  # type: ignore[method-assign]
     elif step == "after_records":

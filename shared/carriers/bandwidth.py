@@ -19,7 +19,7 @@ import httpx
 from shared.carriers.common import ProviderAnswer, ProviderSession, StatusReport, origin
 from shared.errors import Unauthorized
 from shared.inbound.event import CarrierEvent, carrier_event
-from shared.messages.gateway import Accepted, GatewayUnavailable, OutboundSms
+from shared.messages.gateway import CarrierReceipt, GatewayUnavailable, OutboundSms
 from shared.settings import Settings
 
 CARRIER = "bandwidth"
@@ -84,7 +84,7 @@ class BandwidthGateway:
         )
         self.tokens = OAuthTokens(settings, self.session.client)
 
-    def send(self, sms: OutboundSms) -> Accepted:
+    def send(self, sms: OutboundSms) -> CarrierReceipt:
         body: dict[str, Any] = {"applicationId": self._application, "to": [sms.to],
                                 "from": sms.from_number, "text": sms.body,
                                 "tag": sms.message_id}  # fmt: skip
@@ -95,7 +95,7 @@ class BandwidthGateway:
             headers=lambda: {"Authorization": self.tokens.bearer(), "Accept": "application/json"},
             rejection=_rejection, json=body,
         )  # fmt: skip
-        return Accepted(str(answer.body["id"]), delivered=False)
+        return CarrierReceipt(str(answer.body["id"]), delivered=False)
 
 
 def _rejection(answer: ProviderAnswer) -> str:

@@ -1,199 +1,84 @@
-"""The five carrier endpoints: each checks the provider's proof of origin before anything is
-parsed or stored, then records durably and answers fast (inbound messages take the generic
-webhook's path: one conditional insert and one queue message; downloads happen later).
-
-Refusals: 503 `carrier_not_configured` without the carrier's settings; 401 for a missing,
-wrong or stale signature or credentials; 409 for a replayed Telnyx request.
-"""
+"""What the carrier endpoints record: a provider's status on the message it is about (found
+through the provider message id index, or the reference the provider echoed), and the Telnyx
+signatures already seen, so a replayed request is refused."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
-from contextlib import suppress
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
-import azure.functions as func
-from azure.core.exceptions import AzureError, ResourceExistsError
-
-from shared.app import App
-from shared.carriers import bandwidth, index, telnyx, twilio
-from shared.carriers.common import StatusReport, require_configured
-from shared.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
-from shared.http import json_response
-from shared.inbound.event import MAX_EVENT_BYTES, CarrierEvent
-from shared.messages.status import advance
+from shared.carriers.common import StatusReport
+from shared.carriers.index import ProviderIndex
+from shared.errors import AlreadyExists, Conflict
+from shared.messages.status import MessageStatuses
 from shared.messages.store import MessageStore
+from shared.tables import Row, Table
 
 REPLAYS_TABLE = "carriersignatures"
 log = logging.getLogger(__name__)
 
 
-def _body(req: func.HttpRequest) -> bytes:
-    body = req.get_body()
-    if len(body) > MAX_EVENT_BYTES:
-        raise PayloadTooLarge(
-            f"The request is larger than {MAX_EVENT_BYTES} bytes.", code="event_too_large"
-        )
-    return body
+class SeenSignature(Row):
+    """partition = SHA-256 of the signature, row = the carrier."""
+
+    seen_at: int
 
 
-def _form(body: bytes) -> list[tuple[str, str]]:
-    try:
-        return parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
-    except UnicodeDecodeError:
-        raise BadRequest("The form is not UTF-8.", code="malformed_form") from None
+class SignatureReplays:
+    def __init__(self, table: Table[SeenSignature]) -> None:
+        self._table = table
 
-
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        raise BadRequest("The body is not valid JSON.", code="malformed_json") from None
-
-
-def receive_event(app: App, event: CarrierEvent) -> str:
-    """The generic webhook's durable accept for a provider's inbound message: replays (the same
-    provider message id) are recognised and not queued twice."""
-    tenant_id = app.directory.number_owner(event.to)
-    if tenant_id is None:
-        raise NotFound(f"{event.to} is not provisioned here", code="number_not_provisioned")
-    return app.intake.accept(tenant_id, event).message_id
-
-
-def apply_status(app: App, carrier: str, report: StatusReport) -> str | None:
-    """Record a provider status on its message; the message's status afterwards, or None for a
-    message we do not know (acknowledged, logged: the provider must not retry it forever)."""
-    ref = index.lookup(app.storage, carrier, report.provider_id) if report.provider_id else None
-    store = MessageStore(app.storage)
-    message = store.get(ref.tenant_id, ref.message_id) if ref else None
-    if message is None and report.reference:
-        # The provider echoed our reference (a signed part of its request): the callback came
-        # before the index row, which is written only once the send's answer is in.
-        candidate = store.get(*report.reference)
-        if candidate and candidate.carrier_message_id in (None, report.provider_id):
-            message = candidate
-    if message is None:
-        log.warning("%s status for unknown message id %s ignored", carrier, report.provider_id)
-        return None
-    if report.status is not None:
-        updated = advance(
-            app, message.tenant_id, message.message_id, report.status, reason=report.reason,
-            via=("sent",), CarrierMessageId=report.provider_id,
-        )  # fmt: skip
-        message = updated or store.get(message.tenant_id, message.message_id) or message
-    return message.status
-
-
-def _status_body(status: str | None) -> dict[str, Any]:
-    return {"status": status} if status else {"status": None, "known": False}
-
-
-# Twilio
-
-
-def _twilio_verified(req: func.HttpRequest, app: App) -> list[tuple[str, str]]:
-    require_configured(app.settings, twilio.CARRIER)
-    form = _form(_body(req))
-    twilio.verify(app.settings, req.url, form, req.headers)
-    return form
-
-
-def twilio_inbound(req: func.HttpRequest, app: App) -> func.HttpResponse:
-    """POST /api/v1/carriers/twilio/inbound: answered with an empty TwiML document."""
-    form = dict(reversed(_twilio_verified(req, app)))  # the first of repeated keys wins
-    receive_event(app, twilio.inbound_event(form))
-    return func.HttpResponse(twilio.EMPTY_TWIML, status_code=200, mimetype="text/xml",
-                             charset="utf-8")  # fmt: skip
-
-
-def twilio_status(req: func.HttpRequest, app: App) -> func.HttpResponse:
-    """POST /api/v1/carriers/twilio/status: the StatusCallback we passed with each message."""
-    form = dict(reversed(_twilio_verified(req, app)))
-    query = dict(parse_qsl(urlsplit(req.url).query))
-    status = apply_status(app, twilio.CARRIER, twilio.status_report(form, query))
-    return json_response(_status_body(status))
-
-
-# Telnyx
-
-
-def telnyx_events(req: func.HttpRequest, app: App) -> func.HttpResponse:
-    """POST /api/v1/carriers/telnyx/events: the messaging profile's webhook (and the
-    `webhook_url` of each message we send)."""
-    require_configured(app.settings, telnyx.CARRIER)
-    body = _body(req)
-    signature = telnyx.verify(app.settings, body, req.headers, now=time.time())
-    event = _json(body)
-    if not isinstance(event, dict):
-        raise BadRequest("A Telnyx event is a JSON object.", code="malformed_event")
-    kind = telnyx.event_type(event)
-    if kind != telnyx.INBOUND_EVENT and kind not in telnyx.STATUS_EVENTS:
-        return json_response({"ignored": kind})
-    claim = _claim_signature(app, telnyx.CARRIER, signature)
-    try:
+    def claim(self, carrier: str, signature: str) -> SeenSignature:
+        """Remember a signature seen within its tolerance window; the same one again is a
+        replay of a captured request, refused with 409 `replayed`."""
+        seen = SeenSignature(partition_key=hashlib.sha256(signature.encode()).hexdigest(),
+                             row_key=carrier, seen_at=int(time.time()))  # fmt: skip
         try:
-            if kind == telnyx.INBOUND_EVENT:
-                return json_response({"messageId": receive_event(app, telnyx.inbound_event(event))})
-            report = telnyx.status_report(event)
-        except (KeyError, TypeError, AttributeError, IndexError):
-            raise BadRequest("The event lacks its payload.", code="malformed_event") from None
-        return json_response(_status_body(apply_status(app, telnyx.CARRIER, report)))
-    except BaseException:
-        # Not recorded: the provider's retry of this very request must not look like a replay.
-        with suppress(AzureError):
-            app.storage.table(REPLAYS_TABLE).delete_entity(*claim)
-        raise
+            return self._table.insert(seen)
+        except AlreadyExists:
+            raise Conflict("This signed request was already received.", code="replayed") from None
+
+    def release(self, seen: SeenSignature) -> None:
+        """Forget a signature whose request was not recorded, so the provider's retry of that
+        very request is not taken for a replay."""
+        self._table.delete(seen.partition_key, seen.row_key)
 
 
-def _claim_signature(app: App, carrier: str, signature: str) -> tuple[str, str]:
-    """Remember a signature seen within its tolerance window; the same one again is a replay
-    of a captured request, refused with 409."""
-    key = (hashlib.sha256(signature.encode()).hexdigest(), carrier)
-    try:
-        app.storage.table(REPLAYS_TABLE).create_entity(
-            {"PartitionKey": key[0], "RowKey": key[1], "SeenAt": int(time.time())}
-        )
-    except ResourceExistsError:
-        raise Conflict("This signed request was already received.", code="replayed") from None
-    return key
+class CarrierStatuses:
+    def __init__(
+        self,
+        index: ProviderIndex,
+        messages: MessageStore,
+        statuses: MessageStatuses,
+        replays: SignatureReplays,
+    ) -> None:
+        self._index = index
+        self._messages = messages
+        self._statuses = statuses
+        self.replays = replays
 
-
-# Bandwidth
-
-
-def _bandwidth_callbacks(req: func.HttpRequest, app: App) -> list[dict[str, Any]]:
-    require_configured(app.settings, bandwidth.CARRIER)
-    bandwidth.verify(app.settings, req.headers)
-    try:
-        return bandwidth.callbacks(_json(_body(req)))
-    except TypeError as exc:
-        raise BadRequest(str(exc), code="malformed_callback") from None
-
-
-def bandwidth_inbound(req: func.HttpRequest, app: App) -> func.HttpResponse:
-    """POST /api/v1/carriers/bandwidth/inbound: `message-received` callbacks (a JSON array). A
-    message for a number not provisioned here is logged and skipped, not the whole batch."""
-    accepted = []
-    for callback in _bandwidth_callbacks(req, app):
-        if callback.get("type") != bandwidth.INBOUND_TYPE:
-            continue
-        try:
-            accepted.append(receive_event(app, bandwidth.inbound_event(callback)))
-        except NotFound:
-            log.warning("bandwidth inbound message for a number not provisioned here skipped")
-    return json_response({"messageIds": accepted})
-
-
-def bandwidth_status(req: func.HttpRequest, app: App) -> func.HttpResponse:
-    """POST /api/v1/carriers/bandwidth/status: `message-sending`, `-delivered`, `-failed`."""
-    statuses = []
-    for callback in _bandwidth_callbacks(req, app):
-        sender = str(bandwidth.status_sender(callback))
-        owner = app.directory.number_owner(sender) if sender else None
-        report = bandwidth.status_report(callback, owner)
-        statuses.append(apply_status(app, bandwidth.CARRIER, report))
-    return json_response({"statuses": statuses})
+    def apply(self, carrier: str, report: StatusReport) -> str | None:
+        """Record a provider status on its message; the message's status afterwards, or None
+        for a message we do not know (acknowledged, logged: the provider must not retry it
+        forever)."""
+        ref = self._index.lookup(carrier, report.provider_id) if report.provider_id else None
+        message = self._messages.get(ref.tenant_id, ref.message_id) if ref else None
+        if message is None and report.reference:
+            # The provider echoed our reference (a signed part of its request): the callback
+            # came before the index row, which is written only once the send's answer is in.
+            candidate = self._messages.get(*report.reference)
+            if candidate and candidate.carrier_message_id in (None, report.provider_id):
+                message = candidate
+        if message is None:
+            log.warning("%s status for unknown message id %s ignored", carrier, report.provider_id)
+            return None
+        if report.status is not None:
+            updated = self._statuses.advance(
+                message.tenant_id, message.message_id, report.status, reason=report.reason,
+                via=("sent",), carrier_message_id=report.provider_id,
+            )  # fmt: skip
+            message = (
+                updated or self._messages.get(message.tenant_id, message.message_id) or message
+            )
+        return message.status

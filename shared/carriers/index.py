@@ -6,19 +6,17 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 
-from azure.core.exceptions import ResourceNotFoundError
-
-from shared.storage import Storage
+from shared.tables import Row, Table
 
 TABLE = "carriermessages"
 # Provider ids are table keys here; anything outside this alphabet is hashed instead.
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
 
 
-@dataclass(frozen=True)
-class MessageRef:
+class ProviderMessage(Row):
+    """partition = the provider's id (as `_key` makes it safe), row = the carrier."""
+
     tenant_id: str
     message_id: str
 
@@ -29,18 +27,14 @@ def _key(provider_id: str) -> str:
     return "sha256-" + hashlib.sha256(provider_id.encode()).hexdigest()
 
 
-def remember(
-    storage: Storage, carrier: str, provider_id: str, tenant_id: str, message_id: str
-) -> None:
-    storage.table(TABLE).upsert_entity(
-        {"PartitionKey": _key(provider_id), "RowKey": carrier, "TenantId": tenant_id,
-         "MessageId": message_id}
-    )  # fmt: skip
+class ProviderIndex:
+    def __init__(self, table: Table[ProviderMessage]) -> None:
+        self._table = table
 
+    def remember(self, carrier: str, provider_id: str, tenant_id: str, message_id: str) -> None:
+        row = ProviderMessage(partition_key=_key(provider_id), row_key=carrier,
+                              tenant_id=tenant_id, message_id=message_id)  # fmt: skip
+        self._table.upsert(row)  # the same send always maps to the same message
 
-def lookup(storage: Storage, carrier: str, provider_id: str) -> MessageRef | None:
-    try:
-        entity = storage.table(TABLE).get_entity(_key(provider_id), carrier)
-    except ResourceNotFoundError:
-        return None
-    return MessageRef(str(entity["TenantId"]), str(entity["MessageId"]))
+    def lookup(self, carrier: str, provider_id: str) -> ProviderMessage | None:
+        return self._table.get(_key(provider_id), carrier)

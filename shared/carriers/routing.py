@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import httpx
 
-from shared.carriers import index
 from shared.carriers.common import (
     PROVIDERS,
     CarrierLimits,
@@ -20,32 +20,41 @@ from shared.carriers.common import (
     missing_settings,
     origin,
 )
+from shared.carriers.index import ProviderIndex
 from shared.errors import ValidationFailed
 from shared.messages.gateway import (
-    Accepted,
     CarrierGateway,
+    CarrierReceipt,
     GatewayUnavailable,
     OutboundSms,
+    SandboxDelivery,
     SandboxGateway,
     gateway_from_settings,
 )
 from shared.settings import Settings
-from shared.storage import Storage
-from shared.tenancy import TenantDirectory
+from shared.tables import Table
+
+
+class NumberCarriers(Protocol):
+    """What routing needs of the tenant directory: the carrier a number is provisioned with."""
+
+    def number_carrier(self, number: str) -> str | None: ...
 
 
 class Carriers:
     def __init__(
         self,
         settings: Settings,
-        storage: Storage,
-        directory: TenantDirectory,
+        numbers: NumberCarriers,
+        index: ProviderIndex,
+        sandbox: Table[SandboxDelivery],
         *,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.settings = settings
-        self._storage = storage
-        self._directory = directory
+        self._numbers = numbers
+        self.index = index
+        self._sandbox = sandbox
         self._transport = transport  # tests may inject one; production uses the network
         self._gateways: dict[str, CarrierGateway] = {}
         self._lock = threading.Lock()
@@ -53,7 +62,7 @@ class Carriers:
     def carrier_of(self, number: str) -> str:
         """The number's carrier. Numbers provisioned before carriers existed route as they did
         then: through the generic gateway when one is configured, else the sandbox."""
-        carrier = self._directory.number_carrier(number)
+        carrier = self._numbers.number_carrier(number)
         if carrier is not None:
             return carrier
         return "generic" if self.settings.carrier_gateway_url else "sandbox"
@@ -90,8 +99,8 @@ class Carriers:
 
     def _build(self, carrier: str) -> CarrierGateway:
         builders: dict[str, Callable[[], CarrierGateway]] = {
-            "sandbox": lambda: SandboxGateway(self._storage, self.settings.sandbox_fail_numbers),
-            "generic": lambda: gateway_from_settings(self.settings, self._storage),
+            "sandbox": lambda: SandboxGateway(self._sandbox, self.settings.sandbox_fail_numbers),
+            "generic": lambda: gateway_from_settings(self.settings, self._sandbox),
             "twilio": self._twilio,
             "telnyx": self._telnyx,
             "bandwidth": self._bandwidth,
@@ -113,14 +122,12 @@ class Carriers:
 
         return BandwidthGateway(self.settings, self._transport)
 
-    def send(self, sms: OutboundSms) -> Accepted:
+    def send(self, sms: OutboundSms) -> CarrierReceipt:
         carrier = self.carrier_of(sms.from_number)
-        accepted = self.gateway(carrier).send(sms)
+        receipt = self.gateway(carrier).send(sms)
         if carrier in PROVIDERS:
-            index.remember(
-                self._storage, carrier, accepted.carrier_message_id, sms.tenant_id, sms.message_id
-            )
-        return accepted
+            self.index.remember(carrier, receipt.carrier_message_id, sms.tenant_id, sms.message_id)
+        return receipt
 
     def media_credentials(self, carrier: str | None, url: str) -> dict[str, str] | None:
         """The headers that fetch an inbound attachment of `carrier` at `url`: only when the

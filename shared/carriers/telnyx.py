@@ -15,7 +15,7 @@ import httpx
 from shared.carriers.common import ProviderAnswer, ProviderSession, StatusReport
 from shared.errors import SignatureInvalid
 from shared.inbound.event import CarrierEvent, carrier_event
-from shared.messages.gateway import Accepted, OutboundSms
+from shared.messages.gateway import CarrierReceipt, OutboundSms
 from shared.settings import Settings
 
 CARRIER = "telnyx"
@@ -42,7 +42,7 @@ class TelnyxGateway:
         self._profile = settings.telnyx_messaging_profile_id
         self.session = ProviderSession(CARRIER, settings.telnyx_api_base_url, transport=transport)
 
-    def send(self, sms: OutboundSms) -> Accepted:
+    def send(self, sms: OutboundSms) -> CarrierReceipt:
         body: dict[str, Any] = {"from": sms.from_number, "to": sms.to, "text": sms.body,
                                 "webhook_url": self._webhook_url}  # fmt: skip
         if sms.media_urls:
@@ -57,7 +57,7 @@ class TelnyxGateway:
         answer = self.session.request(
             "POST", "/v2/messages", headers=lambda: headers, rejection=_rejection, json=body
         )
-        return Accepted(str(answer.body["data"]["id"]), delivered=False)
+        return CarrierReceipt(str(answer.body["data"]["id"]), delivered=False)
 
 
 def _rejection(answer: ProviderAnswer) -> str:

@@ -14,7 +14,7 @@ import httpx
 from shared.carriers.common import ProviderAnswer, ProviderSession, StatusReport, origin
 from shared.errors import SignatureInvalid
 from shared.inbound.event import CarrierEvent, carrier_event
-from shared.messages.gateway import Accepted, OutboundSms
+from shared.messages.gateway import CarrierReceipt, OutboundSms
 from shared.settings import Settings
 
 CARRIER = "twilio"
@@ -45,7 +45,7 @@ class TwilioGateway:
         self._status_url = settings.public_base_url.rstrip("/") + STATUS_PATH
         self.session = ProviderSession(CARRIER, settings.twilio_api_base_url, transport=transport)
 
-    def send(self, sms: OutboundSms) -> Accepted:
+    def send(self, sms: OutboundSms) -> CarrierReceipt:
         # Our reference rides in the callback URL, which Twilio's signature covers.
         callback = f"{self._status_url}?{urlencode({'ref': f'{sms.tenant_id}/{sms.message_id}'})}"
         form: dict[str, str | list[str]] = {"To": sms.to, "From": sms.from_number}
@@ -59,7 +59,7 @@ class TwilioGateway:
             headers=lambda: {"Authorization": self._auth, "Accept": "application/json"},
             rejection=_rejection, data=form,
         )  # fmt: skip
-        return Accepted(str(answer.body["sid"]), delivered=False)
+        return CarrierReceipt(str(answer.body["sid"]), delivered=False)
 
 
 def _rejection(answer: ProviderAnswer) -> str:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from shared.webhooks.deliveries import delivery_view
-
 if TYPE_CHECKING:
     from shared.app import App
 
@@ -32,7 +30,7 @@ def inbound_message_view(
             "processedAt": record.processed_at,
             "attachments": record.attachments,
             "failedAttachments": record.failed_attachments,
-            "webhook": delivery_view(app, tenant_id, record.webhook_id)
+            "webhook": app.webhooks.view(tenant_id, record.webhook_id)
             if record.webhook_id
             else None,
         }

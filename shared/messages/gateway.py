@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
+from pydantic import Field
 
 from shared.settings import Settings
-from shared.storage import Storage
+from shared.tables import JsonText, Row, Table
 
 SANDBOX_TABLE = "sandboxdeliveries"
 
@@ -30,7 +31,9 @@ class OutboundSms:
 
 
 @dataclass(frozen=True)
-class Accepted:
+class CarrierReceipt:
+    """The carrier took the message: its id there."""
+
     carrier_message_id: str
     delivered: bool  # the gateway already knows the handset has it (the sandbox does)
 
@@ -48,7 +51,7 @@ class GatewayUnavailable(Exception):
 
 
 class CarrierGateway(Protocol):
-    def send(self, sms: OutboundSms) -> Accepted: ...
+    def send(self, sms: OutboundSms) -> CarrierReceipt: ...
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -73,7 +76,7 @@ class HttpGateway:
         self._retries = retries
         self._client = httpx.Client(timeout=httpx.Timeout(timeout, connect=3.0), trust_env=False)
 
-    def send(self, sms: OutboundSms) -> Accepted:
+    def send(self, sms: OutboundSms) -> CarrierReceipt:
         body = json.dumps(
             {"messageId": sms.message_id, "from": sms.from_number, "to": sms.to,
              "body": sms.body, "mediaUrls": sms.media_urls},
@@ -94,7 +97,7 @@ class HttpGateway:
             if response is not None and response.status_code < 300:
                 payload: dict[str, Any] = response.json() if response.content else {}
                 carrier_id = str(payload.get("carrierMessageId") or sms.message_id)
-                return Accepted(carrier_id, delivered=payload.get("status") == "delivered")
+                return CarrierReceipt(carrier_id, delivered=payload.get("status") == "delivered")
             if (
                 response is not None
                 and 400 <= response.status_code < 500
@@ -115,27 +118,37 @@ def _reason(response: httpx.Response) -> str:
     return str(detail or f"carrier_rejected_{response.status_code}")
 
 
+class SandboxDelivery(Row):
+    """What the sandbox carrier was handed (partition = tenant id, row = message id)."""
+
+    from_number: str = Field(alias="From")
+    to: str
+    body: str
+    media_urls: JsonText[list[str]] = Field(default_factory=list)
+
+
 class SandboxGateway:
     """Local stand-in for a carrier: records each message once and reports it delivered; numbers
     in `fail_numbers` are rejected, so tests can exercise failures."""
 
-    def __init__(self, storage: Storage, fail_numbers: tuple[str, ...] = ()) -> None:
-        self._storage = storage
+    def __init__(self, table: Table[SandboxDelivery], fail_numbers: tuple[str, ...] = ()) -> None:
+        self._table = table
         self._fail = frozenset(fail_numbers)
 
-    def send(self, sms: OutboundSms) -> Accepted:
+    def send(self, sms: OutboundSms) -> CarrierReceipt:
         if sms.to in self._fail:
             raise GatewayRejected("sandbox_rejected")
-        self._storage.table(SANDBOX_TABLE).upsert_entity(
-            {"PartitionKey": sms.tenant_id, "RowKey": sms.message_id, "From": sms.from_number,
-             "To": sms.to, "Body": sms.body, "MediaUrls": json.dumps(sms.media_urls)}
+        self._table.upsert(
+            SandboxDelivery(partition_key=sms.tenant_id, row_key=sms.message_id,
+                            from_number=sms.from_number, to=sms.to, body=sms.body,
+                            media_urls=sms.media_urls)
         )  # fmt: skip
-        return Accepted(f"sandbox-{sms.message_id}", delivered=True)
+        return CarrierReceipt(f"sandbox-{sms.message_id}", delivered=True)
 
 
-def gateway_from_settings(settings: Settings, storage: Storage) -> CarrierGateway:
+def gateway_from_settings(settings: Settings, sandbox: Table[SandboxDelivery]) -> CarrierGateway:
     if settings.carrier_gateway_url and settings.carrier_gateway_secret:
         return HttpGateway(
             settings.carrier_gateway_url, settings.carrier_gateway_secret.get_secret_value()
         )
-    return SandboxGateway(storage, settings.sandbox_fail_numbers)
+    return SandboxGateway(sandbox, settings.sandbox_fail_numbers)

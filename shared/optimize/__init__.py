@@ -5,6 +5,6 @@ file. The blob trigger decides where bytes and records go.
 """
 
 from shared.optimize.optimizer import SUPPORTED_TYPES, optimize
-from shared.optimize.result import Reason, Result, State
+from shared.optimize.result import FailureCode, Result, State
 
-__all__ = ["SUPPORTED_TYPES", "Reason", "Result", "State", "optimize"]
+__all__ = ["SUPPORTED_TYPES", "FailureCode", "Result", "State", "optimize"]

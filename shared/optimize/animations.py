@@ -19,7 +19,7 @@ from shared.optimize.images import (
     resizable,
     scale_down,
 )
-from shared.optimize.result import Encoded, OptimizeFailed
+from shared.optimize.result import OptimizeFailed, Reencoded
 
 # Thousands of tiny frames are a bomb of their own: cap the count and the decode work.
 MAX_FRAMES = 1000
@@ -114,7 +114,7 @@ def optimize_animation(
     budget: int,
     max_side: int,
     deadline: Deadline,
-) -> Encoded:
+) -> Reencoded:
     frame_count = getattr(img, "n_frames", 1)
     if frame_count > MAX_FRAMES:
         raise OptimizeFailed("decompression_bomb", f"{frame_count} frames")
@@ -135,7 +135,7 @@ def optimize_animation(
             deadline.check()
             data = encode(frames, durations, fmt, options)
             if len(data) <= budget:
-                return Encoded(data, CONTENT_TYPES[fmt], size[0], size[1])
+                return Reencoded(data, CONTENT_TYPES[fmt], size[0], size[1])
             smallest = min(smallest, len(data))
         if max(size) <= MIN_LONG_SIDE:
             raise OptimizeFailed("cannot_meet_budget", f"{smallest} bytes at {size[0]}x{size[1]}")

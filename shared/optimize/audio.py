@@ -8,7 +8,7 @@ from pathlib import Path
 
 from shared.optimize.deadline import Deadline
 from shared.optimize.ffmpeg import has_encoder, input_args, probe, run, tail
-from shared.optimize.result import Encoded, OptimizeFailed
+from shared.optimize.result import OptimizeFailed, Reencoded
 
 MAX_DURATION_S = 3600
 SAFETY = 0.95
@@ -45,7 +45,7 @@ def encode_args(source: Path, demuxer: str, target: Path, kbps: int, mp3: bool) 
     ]  # fmt: skip
 
 
-def optimize_audio(data: bytes, demuxer: str, *, budget: int, deadline: Deadline) -> Encoded:
+def optimize_audio(data: bytes, demuxer: str, *, budget: int, deadline: Deadline) -> Reencoded:
     mp3 = demuxer == "mp3" and has_encoder("libmp3lame")
     suffix, content_type = (".mp3", "audio/mpeg") if mp3 else (".aac", "audio/aac")
     with tempfile.TemporaryDirectory(prefix="optimize-") as workdir:
@@ -73,7 +73,7 @@ def optimize_audio(data: bytes, demuxer: str, *, budget: int, deadline: Deadline
                 output = probe(target, "mp3" if mp3 else "aac", deadline)
                 if output.duration_s is None:
                     raise OptimizeFailed("transcode_failed", "output has no duration")
-                return Encoded(target.read_bytes(), content_type, duration_s=output.duration_s)
+                return Reencoded(target.read_bytes(), content_type, duration_s=output.duration_s)
     raise OptimizeFailed(
         "cannot_meet_budget", f"still over {budget} bytes at {candidates[-1]} kb/s"
     )

@@ -21,7 +21,7 @@ _AUDIO = re.compile(rb"Stream #0:\d+[^\n]*: Audio: ")
 
 
 @dataclass(frozen=True, slots=True)
-class Probe:
+class MediaInfo:
     """What `ffmpeg -i` says about an input (there is no ffprobe in the static build)."""
 
     duration_s: float | None
@@ -79,14 +79,14 @@ def tail(stderr: bytes, lines: int = 3) -> str:
     return " | ".join(text[-lines:])[:300]
 
 
-def probe(path: Path, demuxer: str, deadline: Deadline) -> Probe:
+def probe(path: Path, demuxer: str, deadline: Deadline) -> MediaInfo:
     # Without an output ffmpeg exits non-zero by design; the header report on stderr is the point.
     stderr = run(input_args(path, demuxer), deadline).stderr
     if b"Input #0" not in stderr:
         raise OptimizeFailed("corrupt_file", tail(stderr))
     duration = _DURATION.search(stderr)
     video = _VIDEO.search(stderr)
-    return Probe(
+    return MediaInfo(
         duration_s=(
             int(duration[1]) * 3600 + int(duration[2]) * 60 + float(duration[3])
             if duration

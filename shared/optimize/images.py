@@ -18,7 +18,7 @@ from typing import Literal
 from PIL import ExifTags, Image, ImageCms
 
 from shared.optimize.deadline import Deadline
-from shared.optimize.result import Encoded, OptimizeFailed
+from shared.optimize.result import OptimizeFailed, Reencoded
 
 # Decoded pixels per frame (8000x5000, ~120 MB as RGB). Checked against the header before any
 # pixel is decoded; for JPEG against the size after DCT scaling, which is what gets allocated.
@@ -233,7 +233,7 @@ def encoders(kind: Kind) -> list[Encoder]:
 
 def encode_within_budget(
     fitted: Image.Image, kind: Kind, *, budget: int, deadline: Deadline
-) -> Encoded:
+) -> Reencoded:
     """Walk the encoder ladder; when no rung fits, shrink the picture and walk it again."""
     current = fitted
     while True:
@@ -242,7 +242,7 @@ def encode_within_budget(
             deadline.check()
             data, content_type = encoder(current)
             if len(data) <= budget:
-                return Encoded(data, content_type, current.width, current.height)
+                return Reencoded(data, content_type, current.width, current.height)
             smallest = min(smallest, len(data))
         if max(current.size) <= MIN_LONG_SIDE:
             raise OptimizeFailed(
@@ -269,7 +269,7 @@ def still_kind(fmt: str, source: Image.Image, fitted: Image.Image) -> Kind:
 
 def optimize_still(
     img: Image.Image, fmt: str, *, budget: int, max_side: int, deadline: Deadline
-) -> Encoded:
+) -> Reencoded:
     turn = orientation(img)
     icc_profile = img.info.get("icc_profile")
     target = fit(img.size, max_side)

@@ -11,7 +11,7 @@ from shared.optimize.animations import is_animation, optimize_animation
 from shared.optimize.audio import optimize_audio
 from shared.optimize.deadline import Deadline
 from shared.optimize.images import check_pixels, open_image, optimize_still
-from shared.optimize.result import Encoded, OptimizeFailed, Result, Untouched
+from shared.optimize.result import OptimizeFailed, Reencoded, Result, Untouched
 from shared.optimize.video import optimize_video
 
 logger = logging.getLogger(__name__)
@@ -43,12 +43,12 @@ def optimize(
     started = time.perf_counter()
     deadline = Deadline(timeout_s)
 
-    def finish(outcome: Encoded | Untouched | OptimizeFailed) -> Result:
+    def finish(outcome: Reencoded | Untouched | OptimizeFailed) -> Result:
         return _result(outcome, data, content_type, (time.perf_counter() - started) * 1000)
 
     try:
         outcome = _route(data, canonical(content_type), budget_bytes, max_side, deadline)
-        if isinstance(outcome, Encoded) and len(outcome.data) > budget_bytes:
+        if isinstance(outcome, Reencoded) and len(outcome.data) > budget_bytes:
             raise OptimizeFailed("cannot_meet_budget", f"{len(outcome.data)} bytes came out")
         return finish(outcome)
     except OptimizeFailed as failure:
@@ -60,12 +60,12 @@ def optimize(
 
 
 def _result(
-    outcome: Encoded | Untouched | OptimizeFailed,
+    outcome: Reencoded | Untouched | OptimizeFailed,
     data: bytes,
     content_type: str,
     elapsed_ms: float,
 ) -> Result:
-    if isinstance(outcome, Encoded):
+    if isinstance(outcome, Reencoded):
         return Result(
             state="optimized",
             data=outcome.data,
@@ -99,7 +99,7 @@ def _result(
 
 def _route(
     data: bytes, kind: str, budget: int, max_side: int, deadline: Deadline
-) -> Encoded | Untouched:
+) -> Reencoded | Untouched:
     if kind in IMAGE_TYPES:
         return _optimize_image(data, budget=budget, max_side=max_side, deadline=deadline)
     demuxer = VIDEO_DEMUXERS.get(kind) or AUDIO_DEMUXERS.get(kind)
@@ -117,7 +117,7 @@ def _route(
 
 def _optimize_image(
     data: bytes, *, budget: int, max_side: int, deadline: Deadline
-) -> Encoded | Untouched:
+) -> Reencoded | Untouched:
     # Images are opened even when small: a tiny file can declare a gigapixel canvas.
     with open_image(data) as img:
         fmt = img.format or ""

@@ -9,7 +9,7 @@ from typing import Literal
 State = Literal["optimized", "not_needed", "failed"]
 
 # Stable codes: they are stored on media records and matched on by alerts, so never rename one.
-Reason = Literal[
+FailureCode = Literal[
     "decompression_bomb",
     "corrupt_file",
     "unsupported_container",
@@ -40,13 +40,13 @@ class Result:
     width: int | None
     height: int | None
     duration_s: float | None
-    reason: Reason | None
+    reason: FailureCode | None
     elapsed_ms: float
     detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
-class Encoded:
+class Reencoded:
     """New bytes from a media pipeline, already checked against the budget."""
 
     data: bytes
@@ -68,7 +68,7 @@ class Untouched:
 class OptimizeFailed(Exception):
     """Raised inside the pipelines; `optimize` catches it, so it never reaches a caller."""
 
-    def __init__(self, reason: Reason, detail: str = "") -> None:
+    def __init__(self, reason: FailureCode, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason: Reason = reason
+        self.reason: FailureCode = reason
         self.detail = detail

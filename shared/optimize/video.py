@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.optimize.deadline import Deadline
-from shared.optimize.ffmpeg import Probe, input_args, probe, run, tail
-from shared.optimize.result import Encoded, OptimizeFailed, Reason
+from shared.optimize.ffmpeg import MediaInfo, input_args, probe, run, tail
+from shared.optimize.result import FailureCode, OptimizeFailed, Reencoded
 
 # Longer than this is never carrier material; `-t` also caps files that lie about duration.
 MAX_DURATION_S = 600
@@ -88,14 +88,14 @@ def transcode_args(source: Path, demuxer: str, target: Path, budget: int, p: Pla
     ]  # fmt: skip
 
 
-def _complete(output: Probe, expected_s: float) -> bool:
+def _complete(output: MediaInfo, expected_s: float) -> bool:
     """-fs stops the muxer silently when the size cap is hit; a short output means it did."""
     if output.duration_s is None or not output.has_video:
         return False
     return output.duration_s >= expected_s - max(0.5, 0.03 * expected_s)
 
 
-def optimize_video(data: bytes, demuxer: str, *, budget: int, deadline: Deadline) -> Encoded:
+def optimize_video(data: bytes, demuxer: str, *, budget: int, deadline: Deadline) -> Reencoded:
     with tempfile.TemporaryDirectory(prefix="optimize-") as workdir:
         source = Path(workdir) / "input"
         target = Path(workdir) / "output.mp4"
@@ -104,7 +104,7 @@ def optimize_video(data: bytes, demuxer: str, *, budget: int, deadline: Deadline
         if not info.has_video:
             # Sound alone in a video container is legal but not ours to re-wrap; no streams at
             # all means the demuxer found nothing it could read.
-            reason: Reason = "unsupported_container" if info.has_audio else "corrupt_file"
+            reason: FailureCode = "unsupported_container" if info.has_audio else "corrupt_file"
             raise OptimizeFailed(reason, "no video stream")
         if info.duration_s is None or info.duration_s <= 0:
             raise OptimizeFailed("corrupt_file", "duration unknown")
@@ -119,7 +119,7 @@ def optimize_video(data: bytes, demuxer: str, *, budget: int, deadline: Deadline
             output = probe(target, "mov", deadline)
             size = target.stat().st_size
             if size <= budget and _complete(output, info.duration_s):
-                return Encoded(
+                return Reencoded(
                     target.read_bytes(),
                     "video/mp4",
                     output.width,

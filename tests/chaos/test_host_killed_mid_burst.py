@@ -44,9 +44,7 @@ import pytest
 import requests
 
 from shared.app import App
-from shared.messages.store import MessageStore
 from shared.settings import Settings
-from shared.webhooks.deliveries import stale_claim_seconds
 from tests import samples
 from tests.conftest import TenantAccount, eventually, make_account
 from tests.host_process import start_host, wait_healthy
@@ -157,7 +155,7 @@ def test_host_killed_mid_burst_loses_nothing_and_sends_nothing_twice(
         tenant = app.directory.set_webhook(account.tenant_id, receiver.url)
         receiver.secret = tenant.webhook_secrets[0]
         port, log = azurite.free_port(), tmp_path / "host.log"
-        queue_lease = stale_claim_seconds(app) + 5
+        queue_lease = app.webhooks.stale_claim_seconds() + 5
         settings = {
             "OUTBOUND_ALLOW_LOOPBACK": "true",
             "CARRIER_GATEWAY_URL": gateway_url,
@@ -224,7 +222,7 @@ def test_host_killed_mid_burst_loses_nothing_and_sends_nothing_twice(
     for request in sends:
         assert texts[json.loads(request.body)["body"]] == request.recipients
     assert carrier.bad_signatures == 0
-    store = MessageStore(app.storage)
+    store = app.messages
     for message_id in message_ids:
         found = store.get(account.tenant_id, message_id)
         assert found is not None and found.status in ("sent", "delivered"), message_id
@@ -286,7 +284,7 @@ def settle(
     requests_: list[Request], log: Path,
 ) -> None:  # fmt: skip
     """Wait until every accepted send is final and every accepted event reached the receiver."""
-    store = MessageStore(app.storage)
+    store = app.messages
     sends = [m["messageId"] for r in requests_ if r.kind == "send" for m in reply(r)["messages"]]
     events = {reply(r)["messageId"] for r in requests_ if r.kind == "inbound"}
 

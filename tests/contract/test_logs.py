@@ -103,13 +103,13 @@ def test_redaction_covers_credentials_keys_and_signing_secrets() -> None:
 # The name each queue or blob shim calls its domain code by: a function of the shim's module,
 # or a collaborator of the app (`current().x.y`).
 DOMAIN_CALLS = {
-    "deliver_message": "deliver",
-    "deliver_webhook": "deliver",
+    "deliver_message": "current().message_deliveries.handle",
+    "deliver_webhook": "current().webhooks.handle",
     "process_inbound": "current().inbound.process",
     "optimize_media": "optimize_blob",
-    "deliveries_poison": "fail_poisoned",
+    "deliveries_poison": "current().message_deliveries.fail_poisoned",
     "inbound_poison": "current().inbound.fail_poisoned",
-    "webhooks_poison": "dead_letter_poisoned",
+    "webhooks_poison": "current().webhooks.dead_letter_poisoned",
     "sweep_storage": "sweep",
     "recover_inbound": "current().inbound_recovery.run",
 }

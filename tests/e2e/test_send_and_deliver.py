@@ -6,7 +6,6 @@ import pytest
 import requests
 
 from shared.app import App
-from shared.messages.store import MessageStore
 from tests import samples
 from tests.conftest import TenantAccount, app_with, eventually
 from tests.peers import FakeCarrier
@@ -36,7 +35,7 @@ def send(base_url: str, account: TenantAccount, **fields: Any) -> dict[str, Any]
 
 
 def status_of(app: App, account: TenantAccount, message_id: str) -> str:
-    message = MessageStore(app.storage).get(account.tenant_id, message_id)
+    message = app.messages.get(account.tenant_id, message_id)
     assert message is not None
     return message.status
 
@@ -54,7 +53,7 @@ def test_guide_single_image_send_is_delivered(
     accepted = send(base_url, account, mediaUrls=[url])
     message_id = accepted["messages"][0]["messageId"]
     wait_status(app, account, message_id, "delivered")
-    message = MessageStore(app.storage).get(account.tenant_id, message_id)
+    message = app.messages.get(account.tenant_id, message_id)
     assert message is not None
     assert [h["status"] for h in message.history] == ["queued", "sending", "sent", "delivered"]
     assert message.media[0]["url"] == url
@@ -85,7 +84,7 @@ def test_sandbox_failure_marks_the_message_failed(
         accepted = send(base_url, account, to=["+15550009999"])
         message_id = accepted["messages"][0]["messageId"]
         wait_status(changed, account, message_id, "failed")
-        message = MessageStore(app.storage).get(account.tenant_id, message_id)
+        message = app.messages.get(account.tenant_id, message_id)
         assert message is not None and message.failure_reason == "sandbox_rejected"
 
 
@@ -111,7 +110,7 @@ def test_gateway_5xx_then_success_delivers_once(
     assert carrier.bad_signatures == 0
     assert len(carrier.received) == 6
     assert list(carrier.accepted) == [message_id]
-    message = MessageStore(app.storage).get(account.tenant_id, message_id)
+    message = app.messages.get(account.tenant_id, message_id)
     assert message is not None and message.attempts == 2 and message.carrier_message_id == "c-1"
 
 
@@ -126,7 +125,7 @@ def test_gateway_4xx_is_final(
         message_id = send(base_url, account)["messages"][0]["messageId"]
         wait_status(app, account, message_id, "failed")
     assert len(carrier.received) == 1
-    message = MessageStore(app.storage).get(account.tenant_id, message_id)
+    message = app.messages.get(account.tenant_id, message_id)
     assert message is not None and message.failure_reason == "unknown_number"
 
 
@@ -140,7 +139,7 @@ def test_gateway_down_for_good_fails_after_the_schedule(
     ):  # fmt: skip
         message_id = send(base_url, account)["messages"][0]["messageId"]
         wait_status(app, account, message_id, "failed", timeout=30)
-    message = MessageStore(app.storage).get(account.tenant_id, message_id)
+    message = app.messages.get(account.tenant_id, message_id)
     assert message is not None and message.failure_reason == "carrier_unavailable"
     assert carrier.accepted == {}
 

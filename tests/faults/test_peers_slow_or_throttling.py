@@ -25,7 +25,6 @@ from pydantic import SecretStr
 
 from shared.app import App, install
 from shared.messages.gateway import HttpGateway
-from shared.messages.store import MessageStore
 from shared.outbound import AddressPolicy, OutboundClient
 from tests.conftest import TenantAccount, app_with, eventually
 from tests.peers import serve
@@ -102,15 +101,16 @@ def test_gateway_slow_or_429_is_retried_and_delivered_once(
         peer.running() as url,
         app_with(app, carrier_gateway_url=url, carrier_gateway_secret=GATEWAY_SECRET) as changed,
     ):
-        changed.gateway = HttpGateway(url, GATEWAY_SECRET, timeout=0.5, retries=(0.1, 0.1, 0.1))
+        gateway = HttpGateway(url, GATEWAY_SECRET, timeout=0.5, retries=(0.1, 0.1, 0.1))
+        changed.message_deliveries = changed.message_deliveries.with_gateway(gateway)
         message_id = send_one(base_url, account)
 
         def status() -> str | None:
-            message = MessageStore(app.storage).get(account.tenant_id, message_id)
+            message = app.messages.get(account.tenant_id, message_id)
             return message.status if message and message.status in ("sent", "failed") else None
 
         assert eventually(status, timeout=20) == "sent"
-    message = MessageStore(app.storage).get(account.tenant_id, message_id)
+    message = app.messages.get(account.tenant_id, message_id)
     assert message is not None and message.attempts == 2
     assert set(peer.keys) == {message_id} and len(peer.keys) == 6  # one key: the carrier dedups
 
@@ -124,9 +124,9 @@ def inbound_app(app: App, base_url: str) -> Iterator[App]:
             "webhook_retry_jitter": 0.0,
         }
     )
-    test_app = App.build(settings)
     # A 1 s outbound deadline (production: 15 s) so a slow receiver times out quickly.
-    test_app.outbound = OutboundClient(AddressPolicy.local_development(), total_timeout=1)
+    quick = OutboundClient(AddressPolicy.local_development(), total_timeout=1)
+    test_app = App.build(settings, outbound=quick)
     install(test_app)
     yield test_app
     install(app)

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from shared.app import App
-from shared.messages.gateway import Accepted, HttpGateway, OutboundSms
-from shared.messages.service import Delivery
+from shared.messages.gateway import CarrierReceipt, HttpGateway, OutboundSms
 from shared.messages.store import Message, MessageStore, now_iso
 from tests.conftest import FakeClock, TenantAccount, app_with
 from tests.peers import FakeCarrier
@@ -24,7 +23,7 @@ class Killed(BaseException):
 
 
 class DiesBeforeHandingOver:
-    def send(self, sms: OutboundSms) -> Accepted:
+    def send(self, sms: OutboundSms) -> CarrierReceipt:
         raise Killed
 
 
@@ -34,7 +33,7 @@ class DiesBeforeTheAnswerArrives:
     def __init__(self, gateway: HttpGateway) -> None:
         self._gateway = gateway
 
-    def send(self, sms: OutboundSms) -> Accepted:
+    def send(self, sms: OutboundSms) -> CarrierReceipt:
         self._gateway.send(sms)
         raise Killed
 
@@ -58,14 +57,14 @@ def queued(app: App, account: TenantAccount) -> tuple[Message, dict[str, Any]]:
         history=[{"status": "queued", "at": now_iso()}], created_at=now_iso(), segments=1,
         encoding="GSM-7",
     )  # fmt: skip
-    MessageStore(app.storage).insert_many([message])
+    app.messages.insert_many([message])
     job = {"tenantId": message.tenant_id, "messageId": message.message_id, "attempt": 1,
            "enqueuedAt": time.time()}  # fmt: skip
     return message, job
 
 
 def stored(app: App, message: Message) -> Message:
-    found = MessageStore(app.storage).get(message.tenant_id, message.message_id)
+    found = app.messages.get(message.tenant_id, message.message_id)
     assert found is not None
     return found
 
@@ -74,7 +73,7 @@ def redeliver_after_the_lease(
     app: App, gateway: HttpGateway, clock: FakeClock, job: dict[str, Any]
 ) -> None:
     clock.now += app.settings.delivery_claim_lease_seconds + 1
-    Delivery(app, gateway, clock=clock).handle(job)
+    app.message_deliveries.with_gateway(gateway, clock).run(job)
 
 
 def test_worker_killed_before_handing_over_is_resent_by_the_redelivered_job(
@@ -83,7 +82,7 @@ def test_worker_killed_before_handing_over_is_resent_by_the_redelivered_job(
     fake, gateway = carrier
     message, job = queued(app, account)
     with pytest.raises(Killed):
-        Delivery(app, DiesBeforeHandingOver(), clock=clock).handle(job)
+        app.message_deliveries.with_gateway(DiesBeforeHandingOver(), clock).run(job)
     assert stored(app, message).status == "sending"
 
     redeliver_after_the_lease(app, gateway, clock, job)
@@ -100,7 +99,7 @@ def test_worker_killed_before_the_gateways_answer_ends_sent_and_the_carrier_send
     fake, gateway = carrier
     message, job = queued(app, account)
     with pytest.raises(Killed):
-        Delivery(app, DiesBeforeTheAnswerArrives(gateway), clock=clock).handle(job)
+        app.message_deliveries.with_gateway(DiesBeforeTheAnswerArrives(gateway), clock).run(job)
     assert stored(app, message).status == "sending"
 
     redeliver_after_the_lease(app, gateway, clock, job)
@@ -127,7 +126,7 @@ def test_worker_killed_between_the_answer_and_the_status_write_ends_sent(
 
     monkeypatch.setattr(MessageStore, "transition", dies_once)
     with pytest.raises(Killed):
-        Delivery(app, gateway, clock=clock).handle(job)
+        app.message_deliveries.with_gateway(gateway, clock).run(job)
     assert list(fake.accepted) == [message.message_id]
     assert stored(app, message).status == "sending"
 
@@ -143,13 +142,13 @@ def test_a_duplicate_job_waits_while_a_live_worker_holds_the_attempt(
     fake, gateway = carrier
     message, job = queued(app, account)
     lease = app.settings.delivery_claim_lease_seconds
-    held = MessageStore(app.storage).claim_attempt(
-        stored(app, message), 1, now=clock.now, lease=lease
-    )
+    held = app.messages.claim_attempt(stored(app, message), 1, now=clock.now, lease=lease)
     assert held is not None
 
     clock.now += lease / 2
-    Delivery(app, gateway, clock=clock).handle(job)  # the live worker is still at the gateway
+    app.message_deliveries.with_gateway(gateway, clock).run(
+        job
+    )  # the live worker is still at the gateway
     assert fake.received == [] and stored(app, message).status == "sending"
 
     redeliver_after_the_lease(app, gateway, clock, job)  # ...and then died
@@ -161,7 +160,7 @@ def test_a_job_for_a_resolved_attempt_does_nothing(
 ) -> None:
     fake, gateway = carrier
     message, job = queued(app, account)
-    Delivery(app, gateway, clock=clock).handle(job)
+    app.message_deliveries.with_gateway(gateway, clock).run(job)
     redeliver_after_the_lease(app, gateway, clock, job)
     assert stored(app, message).status == "sent" and len(fake.received) == 1
 
@@ -173,8 +172,8 @@ def test_the_claim_lease_is_the_delivery_claim_lease_setting(
     message, job = queued(app, account)
     with app_with(app, delivery_claim_lease_seconds=5) as quick:
         with pytest.raises(Killed):
-            Delivery(quick, DiesBeforeHandingOver(), clock=clock).handle(job)
+            quick.message_deliveries.with_gateway(DiesBeforeHandingOver(), clock).run(job)
         assert stored(app, message).claim_expires == clock.now + 5
         clock.now += 6
-        Delivery(quick, gateway, clock=clock).handle(job)
+        quick.message_deliveries.with_gateway(gateway, clock).run(job)
     assert stored(app, message).status == "sent" and list(fake.accepted) == [message.message_id]

@@ -20,9 +20,8 @@ import upload_media
 from shared.app import App
 from shared.media.store import MEDIA_TABLE
 from shared.messages.gateway import SANDBOX_TABLE
-from shared.messages.service import DELIVERY_QUEUE, Delivery
+from shared.messages.service import DELIVERY_QUEUE
 from shared.messages.store import TABLE as MESSAGES_TABLE
-from shared.messages.store import MessageStore
 from shared.settings import Settings
 from tests import samples
 from tests.conftest import TenantAccount, eventually, http_request
@@ -67,13 +66,13 @@ def rows(app: App, table: str, tenant_id: str) -> list[Any]:
 def deliver_queued(app: App, tenant_id: str, ids: list[str]) -> None:
     """Work the delivery queue, as the runtime does, until every message is delivered."""
     queue = app.storage.queue(DELIVERY_QUEUE)
-    store = MessageStore(app.storage)
+    store = app.messages
 
     def all_delivered() -> bool:
         for message in queue.receive_messages(max_messages=32, visibility_timeout=1):
             job = json.loads(message.content)
             if job.get("tenantId") == tenant_id:
-                Delivery(app, app.gateway).handle(job)
+                app.message_deliveries.run(job)
                 queue.delete_message(message)
         found = [store.get(tenant_id, i) for i in ids]
         return all(m is not None and m.status == "delivered" for m in found)

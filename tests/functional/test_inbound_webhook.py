@@ -33,7 +33,7 @@ from shared.errors import ServiceError
 from shared.inbound.records import INBOUND_TABLE
 from shared.media.ingest import Ingest
 from shared.media.store import MediaStore
-from shared.webhooks.deliveries import DELIVERIES
+from shared.webhooks.deliveries import TABLE as WEBHOOK_DELIVERIES
 from tests import samples
 from tests.conftest import TenantAccount, app_with, http_request
 from tests.webhook_peers import (
@@ -225,7 +225,7 @@ def test_processing_twice_delivers_once(inbound_app: App, account: TenantAccount
         process_inbound.main(QueueMessage(id="dup", body=again, dequeue_count=1), None)
         run_queues(inbound_app)
     assert len(receiver.verified) == 1
-    assert len(rows(inbound_app, DELIVERIES, account.tenant_id)) == 1
+    assert len(rows(inbound_app, WEBHOOK_DELIVERIES, account.tenant_id)) == 1
 
 
 def test_gone_endpoint_is_disabled_and_dead_lettered(

@@ -12,9 +12,9 @@ import webhooks_poison
 from shared.app import App
 from shared.inbound.event import encode_event, parse_event
 from shared.inbound.records import INBOUND_TABLE
-from shared.messages.store import Message, MessageStore, now_iso
-from shared.webhooks import WebhookTarget, enqueue_webhook, list_dead_letters
-from shared.webhooks.deliveries import DELIVERIES
+from shared.messages.store import Message, now_iso
+from shared.webhooks import WebhookTarget
+from shared.webhooks.deliveries import TABLE as WEBHOOK_DELIVERIES
 from tests.conftest import TenantAccount
 from tests.webhook_peers import sample_event
 
@@ -32,7 +32,7 @@ def test_a_poisoned_delivery_job_fails_its_message(app: App, account: TenantAcco
         history=[{"status": "queued", "at": now_iso()}, {"status": "sending", "at": now_iso()}],
         created_at=now_iso(), segments=1, encoding="GSM-7", attempts=1,
     )  # fmt: skip
-    store = MessageStore(app.storage)
+    store = app.messages
     store.insert_many([message])
     deliveries_poison.main(
         poisoned({"tenantId": account.tenant_id, "messageId": message.message_id}), None
@@ -57,8 +57,7 @@ def test_a_poisoned_inbound_event_marks_its_record_failed(app: App, account: Ten
 def test_a_poisoned_webhook_try_is_dead_lettered_and_listed(
     app: App, account: TenantAccount
 ) -> None:
-    delivery = enqueue_webhook(
-        app,
+    delivery = app.webhooks.enqueue(
         WebhookTarget(account.tenant_id, url="https://example.com/hook"),
         "message.status",
         {"messageId": "m"},
@@ -74,9 +73,9 @@ def test_a_poisoned_webhook_try_is_dead_lettered_and_listed(
         ),
         None,
     )
-    row = app.storage.table(DELIVERIES).get_entity(account.tenant_id, delivery.webhook_id)
+    row = app.storage.table(WEBHOOK_DELIVERIES).get_entity(account.tenant_id, delivery.webhook_id)
     assert row["State"] == "dead" and row["Reason"] == "worker_crashed"
-    listed = list_dead_letters(app, account.tenant_id)
+    listed = app.webhooks.dead_letters.listed(account.tenant_id)
     assert [d for d in listed if d["reason"] == "worker_crashed"]
 
 

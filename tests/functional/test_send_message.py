@@ -10,7 +10,7 @@ import pytest
 import send_message
 from shared.app import App
 from shared.messages.request import parse_send
-from shared.messages.service import accept, acceptance_body
+from shared.messages.service import acceptance_body
 from shared.messages.store import MessageStore
 from tests import samples
 from tests.conftest import TenantAccount, http_request
@@ -66,7 +66,7 @@ def test_sms_is_accepted_with_segments_and_a_location(app: App, account: TenantA
         "segments": 1,
         "characters": 26,
     }
-    stored = MessageStore(app.storage).get(account.tenant_id, message["messageId"])
+    stored = app.messages.get(account.tenant_id, message["messageId"])
     assert stored is not None and stored.body == "Check out our new product!"
 
 
@@ -183,7 +183,7 @@ def test_two_runs_of_one_send_racing_store_one_batch_and_answer_alike(
         max_body=app.settings.max_body_characters,
     )
     seed = uuid.uuid4().hex
-    first = accept(app, account.tenant_id, request, seed)
+    first = app.outbox.accept(account.tenant_id, request, seed)
     # The second run looked before the first stored its batch, and meets it at the insert.
     real_get, this_run = MessageStore.get, threading.get_ident()
     looked = []
@@ -195,7 +195,7 @@ def test_two_runs_of_one_send_racing_store_one_batch_and_answer_alike(
         return None if len(looked) == 1 else real_get(self, tenant_id, message_id)
 
     monkeypatch.setattr(MessageStore, "get", first_look_misses)
-    second = accept(app, account.tenant_id, request, seed)
+    second = app.outbox.accept(account.tenant_id, request, seed)
     assert len(looked) == 2  # the race was run: missed, then found after the insert failed
     assert acceptance_body(second, request.body) == acceptance_body(first, request.body)
     rows = list(

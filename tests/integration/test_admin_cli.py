@@ -5,6 +5,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from azure.functions.queue import QueueMessage
@@ -12,10 +13,11 @@ from azure.functions.queue import QueueMessage
 import deliver_webhook
 from shared import admin
 from shared.app import App
-from shared.messages.status import notify_status
 from shared.messages.store import Message
 from shared.settings import Settings
-from shared.webhooks.deliveries import DELIVERIES, WebhookTarget, enqueue_webhook, get_delivery
+from shared.tables import Table
+from shared.webhooks.deliveries import TABLE as WEBHOOK_DELIVERIES
+from shared.webhooks.deliveries import WebhookTarget
 from tests.conftest import TenantAccount, app_with, unique_number
 from tests.webhook_peers import Receiver, receiving
 
@@ -100,19 +102,19 @@ def test_redeliver_a_pending_webhook_now_then_the_scheduled_retry_sends_nothing(
     with receiving(Receiver(secret="", statuses=[500])) as receiver:
         tenant = hooks_app.directory.set_webhook(account.tenant_id, receiver.url)
         receiver.secret = tenant.webhook_secrets[0]
-        hook = enqueue_webhook(hooks_app, WebhookTarget(account.tenant_id), "test.event", {"n": 1})
+        hook = hooks_app.webhooks.enqueue(WebhookTarget(account.tenant_id), "test.event", {"n": 1})
         assert run_visible_tries(hooks_app) == 1  # answered 500: the retry waits 3 s
         code, shown = run(hooks_app, capsys, "webhook-redeliver", hook.webhook_id)
         assert code == 0 and shown["state"] == "pending"  # type: ignore[index]
         assert run_visible_tries(hooks_app) == 1  # the retry, now
-        delivered = get_delivery(hooks_app, account.tenant_id, hook.webhook_id)
+        delivered = hooks_app.webhooks.get(account.tenant_id, hook.webhook_id)
         assert delivered is not None and delivered.state == "delivered"
         time.sleep(3.5)
         assert run_visible_tries(hooks_app) == 1  # the scheduled message turns up: a no-op
     assert [len(receiver.received), len(receiver.verified)] == [2, 2]
     assert {r.headers["webhook-id"] for r in receiver.received} == {hook.webhook_id}
-    final = get_delivery(hooks_app, account.tenant_id, hook.webhook_id)
-    assert final is not None and [a["attempt"] for a in final.attempts] == [1, 2]
+    final = hooks_app.webhooks.get(account.tenant_id, hook.webhook_id)
+    assert final is not None and [a["attempt"] for a in final.history] == [1, 2]
 
 
 def test_redelivered_try_that_fails_again_keeps_one_schedule(
@@ -121,7 +123,7 @@ def test_redelivered_try_that_fails_again_keeps_one_schedule(
     with receiving(Receiver(secret="", statuses=[500, 500])) as receiver:
         tenant = hooks_app.directory.set_webhook(account.tenant_id, receiver.url)
         receiver.secret = tenant.webhook_secrets[0]
-        hook = enqueue_webhook(hooks_app, WebhookTarget(account.tenant_id), "test.event", {"n": 2})
+        hook = hooks_app.webhooks.enqueue(WebhookTarget(account.tenant_id), "test.event", {"n": 2})
         run_visible_tries(hooks_app)
         code, _ = run(
             hooks_app, capsys, "webhook-redeliver", hook.webhook_id, "--tenant", account.tenant_id
@@ -130,9 +132,9 @@ def test_redelivered_try_that_fails_again_keeps_one_schedule(
         time.sleep(3.5)
         assert run_visible_tries(hooks_app) == 2  # the old schedule (a no-op) and try 3
     assert len(receiver.received) == 3
-    final = get_delivery(hooks_app, account.tenant_id, hook.webhook_id)
+    final = hooks_app.webhooks.get(account.tenant_id, hook.webhook_id)
     assert final is not None and final.state == "delivered"
-    assert [a["attempt"] for a in final.attempts] == [1, 2, 3]
+    assert [a["attempt"] for a in final.history] == [1, 2, 3]
 
 
 def test_redeliver_refuses_a_delivered_webhook(
@@ -141,7 +143,7 @@ def test_redeliver_refuses_a_delivered_webhook(
     with receiving(Receiver(secret="")) as receiver:
         tenant = hooks_app.directory.set_webhook(account.tenant_id, receiver.url)
         receiver.secret = tenant.webhook_secrets[0]
-        hook = enqueue_webhook(hooks_app, WebhookTarget(account.tenant_id), "test.event", {"n": 3})
+        hook = hooks_app.webhooks.enqueue(WebhookTarget(account.tenant_id), "test.event", {"n": 3})
         run_visible_tries(hooks_app)
     assert admin.main(["webhook-redeliver", hook.webhook_id], app=hooks_app) == 1
     assert "not waiting for a retry" in capsys.readouterr().err
@@ -162,7 +164,7 @@ def test_rotating_with_drop_previous_reaches_a_queued_status_callback_retry(
 ) -> None:
     old = hooks_app.directory.require_tenant(account.tenant_id).webhook_secrets[0]
     with receiving(Receiver(secret=old, statuses=[500])) as receiver:
-        notify_status(hooks_app, sent_message(account, receiver.url))
+        hooks_app.statuses.notify(sent_message(account, receiver.url))
         assert run_visible_tries(hooks_app) == 1  # verified with the old secret, answered 500
         code, rotated = run(
             hooks_app, capsys, "webhook-rotate-secret", account.tenant_id, "--drop-previous"
@@ -178,9 +180,9 @@ def test_rotating_with_drop_previous_reaches_a_queued_status_callback_retry(
     first, retry = receiver.received
     assert first.error is None and retry.error is None
     assert len(retry.headers["webhook-signature"].split()) == 1  # no signature by the old secret
-    delivered = get_delivery(hooks_app, account.tenant_id, webhook_id)
+    delivered = hooks_app.webhooks.get(account.tenant_id, webhook_id)
     assert delivered is not None and delivered.state == "delivered"
-    row = hooks_app.storage.table(DELIVERIES).get_entity(account.tenant_id, webhook_id)
+    row = hooks_app.storage.table(WEBHOOK_DELIVERIES).get_entity(account.tenant_id, webhook_id)
     assert not {old, new} & {str(v) for v in row.values()}
     assert "Secrets" not in row
 
@@ -192,10 +194,10 @@ def test_a_secret_copied_into_an_old_delivery_row_is_ignored(
     tenant's current secrets sign the try all the same."""
     dropped = hooks_app.directory.require_tenant(account.tenant_id).webhook_secrets[0]
     with receiving(Receiver(secret="")) as receiver:
-        hook = enqueue_webhook(
-            hooks_app, WebhookTarget(account.tenant_id, url=receiver.url), "message.status", {}
+        hook = hooks_app.webhooks.enqueue(
+            WebhookTarget(account.tenant_id, url=receiver.url), "message.status", {}
         )
-        hooks_app.storage.table(DELIVERIES).update_entity(
+        hooks_app.storage.table(WEBHOOK_DELIVERIES).update_entity(
             {"PartitionKey": account.tenant_id, "RowKey": hook.webhook_id,
              "Secrets": json.dumps([dropped])}
         )  # fmt: skip
@@ -204,3 +206,58 @@ def test_a_secret_copied_into_an_old_delivery_row_is_ignored(
         assert run_visible_tries(hooks_app) == 1
     [received] = receiver.verified
     assert len(received.headers["webhook-signature"].split()) == 1
+
+
+def dead_letter(app: App, account: TenantAccount) -> str:
+    """A webhook whose pinned endpoint answered 410: dead-lettered after one try."""
+    secret = app.directory.require_tenant(account.tenant_id).webhook_secrets[0]
+    with receiving(Receiver(secret=secret, statuses=[410])) as receiver:
+        hook = app.webhooks.enqueue(
+            WebhookTarget(account.tenant_id, url=receiver.url), "test.event", {"n": 4}
+        )
+        assert run_visible_tries(app) == 1
+    assert app.webhooks.dead_letters.find(hook.webhook_id, account.tenant_id) is not None
+    return hook.webhook_id
+
+
+def another_writer_first(
+    monkeypatch: pytest.MonkeyPatch, app: App, account: TenantAccount, times: int
+) -> list[int]:
+    """Before each of the next `times` conditional writes to the deliveries table, another
+    writer changes the row, so the write loses its race (412)."""
+    real_update, raced = Table.update, [0]
+
+    def racing(self: Table[Any], row: Any, **kwargs: Any) -> Any:
+        if self.name == WEBHOOK_DELIVERIES and raced[0] < times:
+            raced[0] += 1
+            app.storage.table(WEBHOOK_DELIVERIES).update_entity(
+                {"PartitionKey": account.tenant_id, "RowKey": row.row_key, "Touched": raced[0]}
+            )
+        return real_update(self, row, **kwargs)
+
+    monkeypatch.setattr(Table, "update", racing)
+    return raced
+
+
+def test_redelivering_a_dead_letter_while_another_writer_changes_its_row_retries(
+    hooks_app: App, account: TenantAccount, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    webhook_id = dead_letter(hooks_app, account)
+    raced = another_writer_first(monkeypatch, hooks_app, account, times=1)
+    code, shown = run(hooks_app, capsys, "webhook-redeliver", webhook_id)
+    assert raced == [1] and code == 0
+    assert shown["state"] == "pending"  # type: ignore[index]
+    assert hooks_app.webhooks.dead_letters.find(webhook_id, account.tenant_id) is None
+
+
+def test_redelivering_a_dead_letter_whose_row_keeps_changing_is_a_clear_error(
+    hooks_app: App, account: TenantAccount, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    webhook_id = dead_letter(hooks_app, account)
+    another_writer_first(monkeypatch, hooks_app, account, times=100)
+    assert admin.main(["webhook-redeliver", webhook_id], app=hooks_app) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert hooks_app.webhooks.dead_letters.find(webhook_id, account.tenant_id) is not None

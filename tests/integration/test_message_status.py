@@ -3,7 +3,7 @@
 import uuid
 
 from shared.app import App
-from shared.messages.store import Message, MessageStore, now_iso
+from shared.messages.store import Message, now_iso
 from tests.conftest import TenantAccount
 
 
@@ -14,7 +14,7 @@ def queued(app: App, account: TenantAccount) -> Message:
         history=[{"status": "queued", "at": now_iso()}], created_at=now_iso(), segments=1,
         encoding="GSM-7",
     )  # fmt: skip
-    store = MessageStore(app.storage)
+    store = app.messages
     store.insert_many([message])
     fetched = store.get(account.tenant_id, message.message_id)
     assert fetched is not None
@@ -22,7 +22,7 @@ def queued(app: App, account: TenantAccount) -> Message:
 
 
 def test_status_never_moves_backwards(app: App, account: TenantAccount) -> None:
-    store = MessageStore(app.storage)
+    store = app.messages
     message = queued(app, account)
     assert store.transition(account.tenant_id, message.message_id, "delivered") is not None
     for late in ("sent", "sending", "queued", "failed", "delivered"):
@@ -33,7 +33,7 @@ def test_status_never_moves_backwards(app: App, account: TenantAccount) -> None:
 
 
 def test_a_failed_message_stays_failed_with_its_reason(app: App, account: TenantAccount) -> None:
-    store = MessageStore(app.storage)
+    store = app.messages
     message = queued(app, account)
     store.transition(account.tenant_id, message.message_id, "failed", reason="carrier_rejected_400")
     assert store.transition(account.tenant_id, message.message_id, "delivered") is None
@@ -45,7 +45,7 @@ NOW, LEASE = 10_000.0, 120.0
 
 
 def test_only_one_worker_claims_an_attempt(app: App, account: TenantAccount) -> None:
-    store = MessageStore(app.storage)
+    store = app.messages
     message = queued(app, account)
     first = store.claim_attempt(message, 1, now=NOW, lease=LEASE)
     assert first is not None and first.status == "sending" and first.attempts == 1
@@ -62,7 +62,7 @@ def test_only_one_worker_claims_an_attempt(app: App, account: TenantAccount) -> 
 def test_an_attempt_left_unresolved_past_its_lease_is_taken_over_once(
     app: App, account: TenantAccount
 ) -> None:
-    store = MessageStore(app.storage)
+    store = app.messages
     claimed = store.claim_attempt(queued(app, account), 1, now=NOW, lease=LEASE)
     assert claimed is not None
     later = NOW + LEASE + 1
@@ -73,7 +73,7 @@ def test_an_attempt_left_unresolved_past_its_lease_is_taken_over_once(
 
 
 def test_a_sent_message_is_not_sent_again(app: App, account: TenantAccount) -> None:
-    store = MessageStore(app.storage)
+    store = app.messages
     message = queued(app, account)
     claimed = store.claim_attempt(message, 1, now=NOW, lease=LEASE)
     assert claimed is not None

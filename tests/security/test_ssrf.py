@@ -222,8 +222,8 @@ def test_negative_content_length_is_refused_as_a_broken_answer(
 @pytest.fixture
 def short_timeout(app: App) -> Iterator[App]:
     """The session app with a 2 s outbound deadline (production: 15 s), to keep the test fast."""
-    quick = App.build(app.settings)
-    quick.outbound = OutboundClient(AddressPolicy.local_development(), total_timeout=2)
+    outbound = OutboundClient(AddressPolicy.local_development(), total_timeout=2)
+    quick = App.build(app.settings, outbound=outbound)
     install(quick)
     yield quick
     install(app)
