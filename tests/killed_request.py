@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import Any
+from typing import Any, cast
+
+from azure.data.tables import TableClient
 
 import send_message
 import upload_media
@@ -21,6 +23,7 @@ from shared.media.store import MEDIA_TABLE
 from shared.messages.store import MessageStore
 from shared.settings import Settings
 from tests.conftest import http_request
+from tests.context import invocation_context
 
 
 def die(*_: Any, **__: Any) -> Any:
@@ -76,7 +79,12 @@ def arm(app: App, step: str) -> None:
         dying[IDEMPOTENCY_TABLE] = Dying(tables(IDEMPOTENCY_TABLE), "", after=True, answer=True)
     else:
         raise SystemExit(f"unknown step {step}")
-    app.storage.table = lambda name: dying.get(name) or tables(name)  # type: ignore[method-assign]
+
+    def table(name: str) -> TableClient:
+        # A `Dying` stands in for the `TableClient` it wraps (every call is forwarded).
+        return cast(TableClient, dying[name]) if name in dying else tables(name)
+
+    app.storage.table = table  # type: ignore[method-assign]
 
 
 def main(
@@ -93,7 +101,7 @@ def main(
         headers={"Authorization": authorization, "Idempotency-Key": key},
     )  # fmt: skip
     function = upload_media.main if upload else send_message.main
-    response = function(request, None)  # type: ignore[arg-type]
+    response = function(request, invocation_context())
     raise SystemExit(f"not killed: {response.status_code} {response.get_body()!r}")
 
 

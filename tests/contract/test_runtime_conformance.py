@@ -96,6 +96,7 @@ def test_a_queue_message_reaches_main_with_its_trigger_metadata(app: App, tmp_pa
     queue = app.storage.queue(f"conformance{uuid.uuid4().hex[:8]}")
     queue.send_message('{"a": 1}')
     [message] = list(queue.receive_messages(max_messages=1))
+    assert message.dequeue_count is not None  # a received message has been dequeued
     worker().invoke_queue(
         function, message.content, message_id=message.id, dequeue_count=message.dequeue_count,
         insertion_time=message.inserted_on, expiration_time=message.expires_on,

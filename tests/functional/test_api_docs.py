@@ -13,12 +13,13 @@ import api_docs
 from shared.api_docs import swagger_ui
 from shared.app import App
 from tests.conftest import http_request
+from tests.context import invocation_context
 
 
 def get(path: str, headers: dict[str, str] | None = None) -> func.HttpResponse:
     asset = path.removeprefix("/api/docs").removeprefix("/")
     request = http_request("GET", path, headers=headers, route_params={"asset": asset})
-    return api_docs.main(request, None)  # type: ignore[arg-type]
+    return api_docs.main(request, invocation_context())
 
 
 def referenced(page: func.HttpResponse) -> list[str]:

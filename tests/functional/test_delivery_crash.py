@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from shared.app import App
+from shared.clock import now_iso
 from shared.messages.gateway import CarrierReceipt, HttpGateway, OutboundSms
-from shared.messages.store import Message, MessageStore, now_iso
+from shared.messages.store import Message, MessageStore
 from tests.conftest import FakeClock, TenantAccount, app_with
 from tests.peers import FakeCarrier
 

@@ -25,6 +25,7 @@ from shared.messages.store import TABLE as MESSAGES_TABLE
 from shared.settings import Settings
 from tests import samples
 from tests.conftest import TenantAccount, eventually, http_request
+from tests.context import invocation_context
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPIENTS = ["+15550001111", "+15550002222"]
@@ -54,7 +55,7 @@ def post(function: Any, path: str, account: TenantAccount, key: str, body: bytes
         "POST", path, body=body,
         headers={"Authorization": account.authorization, "Idempotency-Key": key},
     )  # fmt: skip
-    return function(request, None)
+    return function(request, invocation_context())
 
 
 def rows(app: App, table: str, tenant_id: str) -> list[Any]:

@@ -44,9 +44,9 @@ class FirstSendFails(ProcessingQueue):
     """The first send runs `meanwhile` (the concurrent accept's part), then fails as a queue
     outage would; later sends are real."""
 
-    def __init__(self, app: App, meanwhile: Callable[[], None]) -> None:
+    def __init__(self, app: App, meanwhile: Callable[[], object]) -> None:
         super().__init__(app.storage, app.settings.inbound_queue)
-        self.meanwhile: Callable[[], None] | None = meanwhile
+        self.meanwhile: Callable[[], object] | None = meanwhile
 
     def send(self, tenant_id: str, message_id: str) -> None:
         if self.meanwhile is None:

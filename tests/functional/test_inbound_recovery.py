@@ -23,6 +23,7 @@ import recover_inbound
 from shared.app import App
 from shared.inbound.pending import PENDING_TABLE
 from tests.conftest import TenantAccount, app_with
+from tests.context import invocation_context
 from tests.functional.test_inbound_webhook import body_of, signed
 from tests.webhook_peers import CARRIER_SECRET, Receiver, receiving, sample_event
 
@@ -59,10 +60,12 @@ def take(app: App, queue_name: str, tenant_id: str) -> list[bytes]:
 def run(app: App, tenant_id: str, inbound: list[bytes]) -> None:
     """Process `inbound`, then every webhook try they queue for this tenant."""
     for body in inbound:
-        process_inbound.main(QueueMessage(id="m", body=body, dequeue_count=1), None)
+        process_inbound.main(QueueMessage(id="m", body=body, dequeue_count=1), invocation_context())
     while tries := take(app, app.settings.webhook_queue, tenant_id):
         for body in tries:
-            deliver_webhook.main(QueueMessage(id="w", body=body, dequeue_count=1), None)
+            deliver_webhook.main(
+                QueueMessage(id="w", body=body, dequeue_count=1), invocation_context()
+            )
 
 
 def accept(app: App, account: TenantAccount) -> str:
@@ -85,11 +88,11 @@ def test_lost_queue_message_is_recovered_by_the_timer_and_delivered_once(
         [lost] = take(inbound_app, inbound_app.settings.inbound_queue, account.tenant_id)
         with app_with(inbound_app, inbound_recover_after_seconds=1) as quick:
             time.sleep(1.1)
-            recover_inbound.main(func.timer.TimerRequest(past_due=False), None)  # type: ignore[arg-type]
+            recover_inbound.main(func.timer.TimerRequest(past_due=False), invocation_context())
             recovered = take(quick, quick.settings.inbound_queue, account.tenant_id)
             assert recovered == [lost]
             run(quick, account.tenant_id, recovered)
-            recover_inbound.main(func.timer.TimerRequest(past_due=False), None)  # type: ignore[arg-type]
+            recover_inbound.main(func.timer.TimerRequest(past_due=False), invocation_context())
             assert take(quick, quick.settings.inbound_queue, account.tenant_id) == []
     [delivery] = receiver.verified
     assert delivery.payload["messageId"] == message_id

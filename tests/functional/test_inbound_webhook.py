@@ -36,6 +36,7 @@ from shared.media.store import MediaStore
 from shared.webhooks.deliveries import TABLE as WEBHOOK_DELIVERIES
 from tests import samples
 from tests.conftest import TenantAccount, app_with, http_request
+from tests.context import invocation_context
 from tests.webhook_peers import (
     CARRIER_SECRET,
     Receiver,
@@ -58,7 +59,7 @@ def inbound_app(app: App) -> Iterator[App]:
 
 def post_event(body: bytes, headers: dict[str, str]) -> func.HttpResponse:
     request = http_request("POST", "/api/v1/webhooks/inbound", body=body, headers=headers)
-    return inbound_webhook.main(request, None)  # type: ignore[arg-type]
+    return inbound_webhook.main(request, invocation_context())
 
 
 def signed(event: dict[str, Any]) -> func.HttpResponse:
@@ -79,7 +80,7 @@ def run_queues(app: App) -> int:
             for message in queue.receive_messages(max_messages=16, visibility_timeout=30):
                 main(
                     QueueMessage(id=message.id, body=message.content.encode(), dequeue_count=1),
-                    None,
+                    invocation_context(),
                 )
                 queue.delete_message(message)
                 handled += 1
@@ -94,7 +95,7 @@ def view(account: TenantAccount, message_id: str) -> func.HttpResponse:
         "GET", f"/api/v1/messages/{message_id}", route_params={"messageId": message_id},
         headers={"Authorization": account.authorization},
     )  # fmt: skip
-    return get_message.main(request, None)  # type: ignore[arg-type]
+    return get_message.main(request, invocation_context())
 
 
 def body_of(response: func.HttpResponse) -> dict[str, Any]:
@@ -222,7 +223,9 @@ def test_processing_twice_delivers_once(inbound_app: App, account: TenantAccount
         )
         message_id = body_of(response)["messageId"]
         again = json.dumps({"tenantId": account.tenant_id, "messageId": message_id}).encode()
-        process_inbound.main(QueueMessage(id="dup", body=again, dequeue_count=1), None)
+        process_inbound.main(
+            QueueMessage(id="dup", body=again, dequeue_count=1), invocation_context()
+        )
         run_queues(inbound_app)
     assert len(receiver.verified) == 1
     assert len(rows(inbound_app, WEBHOOK_DELIVERIES, account.tenant_id)) == 1
@@ -298,7 +301,7 @@ def test_unresolved_key_vault_secret_keeps_carrier_endpoints_off_and_stores_noth
             "POST", "/api/v1/webhooks/carrier-status", body=report,
             headers=carrier_headers(report, secret=UNRESOLVED_SECRET),
         )  # fmt: skip
-        status = carrier_status.main(request, None)  # type: ignore[arg-type]
+        status = carrier_status.main(request, invocation_context())
         assert status.status_code == 503
         assert body_of(status)["code"] == "carrier_not_configured"
         assert rows(changed, INBOUND_TABLE, account.tenant_id) == []
@@ -335,7 +338,7 @@ def test_attachment_that_cannot_be_signed_is_retried_not_reported_failed(
             with pytest.raises(ServiceError) as raised:
                 process_inbound.main(
                     QueueMessage(id=message.id, body=message.content.encode(), dequeue_count=1),
-                    None,
+                    invocation_context(),
                 )
         finally:
             install(inbound_app)

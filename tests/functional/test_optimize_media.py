@@ -25,9 +25,11 @@ import upload_media
 from shared.app import App, current, install
 from shared.media import optimization
 from shared.media.store import MediaStore
+from shared.optimize import optimize as real_optimize
 from shared.settings import Settings
 from tests import samples
 from tests.conftest import TenantAccount, eventually, http_request
+from tests.context import invocation_context
 from tests.unit.optimize import media
 from tools.localhost import BLOB_POISON_QUEUE, ROOT, LocalHost, TriggerRunner
 
@@ -60,7 +62,7 @@ def upload(account: TenantAccount, file_name: str, content_type: str, data: byte
         "POST", "/api/v1/media", body=json.dumps(body),
         headers={"Authorization": account.authorization},
     )  # fmt: skip
-    response = upload_media.main(request, None)  # type: ignore[arg-type]
+    response = upload_media.main(request, invocation_context())
     assert response.status_code == 201, response.get_body()
     return json.loads(response.get_body())
 
@@ -70,7 +72,7 @@ def get_item(account: TenantAccount, media_id: str, method: str = "GET") -> func
         method, f"/api/v1/media/{media_id}", route_params={"mediaId": media_id},
         headers={"Authorization": account.authorization},
     )  # fmt: skip
-    return media_item.main(request, None)  # type: ignore[arg-type]
+    return media_item.main(request, invocation_context())
 
 
 def shown(account: TenantAccount, media_id: str) -> dict[str, Any]:
@@ -128,7 +130,7 @@ def test_oversized_photo_is_replaced_in_place_and_its_original_kept(
     assert uploaded["optimization"] == {"state": "pending"}
     name = blob_name(uploaded)
 
-    optimize_media.main(event(own, name), None)
+    optimize_media.main(event(own, name), invocation_context())
 
     data, props = current_blob(own, name)
     assert len(data) <= MB and props.content_settings.content_type == "image/jpeg"
@@ -156,12 +158,12 @@ def test_own_write_and_duplicate_events_do_no_second_pass(own: App, account: Ten
     name = blob_name(uploaded)
     first = event(own, name)
     duplicate = event(own, name)
-    optimize_media.main(first, None)
+    optimize_media.main(first, invocation_context())
     _, written = current_blob(own, name)
     after_first = shown(account, uploaded["mediaId"])
 
-    optimize_media.main(event(own, name), None)  # the event our own write raised
-    optimize_media.main(duplicate, None)  # the upload's event, delivered twice
+    optimize_media.main(event(own, name), invocation_context())  # the event our own write raised
+    optimize_media.main(duplicate, invocation_context())  # the upload's event, delivered twice
 
     _, now = current_blob(own, name)
     assert now.etag == written.etag
@@ -176,7 +178,7 @@ def test_binding_without_properties_reads_etag_and_metadata_from_storage(
     full = event(own, name)
     bare = func.blob.InputStream(data=full.read(), name=full.name, length=full.length)
 
-    optimize_media.main(bare, None)
+    optimize_media.main(bare, invocation_context())
 
     assert shown(account, uploaded["mediaId"])["optimization"]["state"] == "optimized"
     with Image.open(io.BytesIO(current_blob(own, name)[0])) as img:
@@ -190,7 +192,7 @@ def test_small_upload_is_left_alone(own: App, account: TenantAccount) -> None:
     name = blob_name(uploaded)
     _, before = current_blob(own, name)
 
-    optimize_media.main(event(own, name), None)
+    optimize_media.main(event(own, name), invocation_context())
 
     data, after = current_blob(own, name)
     assert data == small and after.etag == before.etag
@@ -210,7 +212,7 @@ def test_pending_media_the_optimiser_finds_small_is_recorded_not_needed(
     )  # fmt: skip
     _, before = current_blob(own, record.blob_name)
 
-    optimize_media.main(event(own, record.blob_name), None)
+    optimize_media.main(event(own, record.blob_name), invocation_context())
 
     data, after = current_blob(own, record.blob_name)
     assert data == png and after.etag == before.etag
@@ -230,7 +232,7 @@ def test_decompression_bomb_is_recorded_failed_and_left_intact(
     name = blob_name(uploaded)
     _, before = current_blob(own, name)
 
-    optimize_media.main(event(own, name), None)
+    optimize_media.main(event(own, name), invocation_context())
 
     data, after = current_blob(own, name)
     assert data == bomb and after.etag == before.etag
@@ -249,7 +251,7 @@ def test_media_deleted_before_processing_is_no_error_and_nothing_is_written(
     pending_event = event(own, name)
     assert get_item(account, uploaded["mediaId"], "DELETE").status_code == 204
 
-    optimize_media.main(pending_event, None)
+    optimize_media.main(pending_event, invocation_context())
 
     assert stored(own, own.settings.media_container, name) is None
     assert original_of(own, name) is None
@@ -261,7 +263,6 @@ def test_media_deleted_while_optimising_leaves_nothing_behind(
 ) -> None:
     uploaded = upload(account, "racy.png", "image/png", samples.image("PNG", size=(1600, 400)))
     name = blob_name(uploaded)
-    real_optimize = optimization.optimize
 
     def delete_meanwhile(*args: Any, **kwargs: Any) -> Any:
         assert get_item(account, uploaded["mediaId"], "DELETE").status_code == 204
@@ -269,7 +270,7 @@ def test_media_deleted_while_optimising_leaves_nothing_behind(
 
     monkeypatch.setattr(optimization, "optimize", delete_meanwhile)
 
-    optimize_media.main(event(own, name), None)
+    optimize_media.main(event(own, name), invocation_context())
 
     assert stored(own, own.settings.media_container, name) is None
     assert original_of(own, name) is None
@@ -285,7 +286,7 @@ def test_wav_over_budget_becomes_aac_under_the_same_name(
     assert uploaded["optimization"] == {"state": "pending"}
     name = blob_name(uploaded)
 
-    optimize_media.main(event(own, name), None)
+    optimize_media.main(event(own, name), invocation_context())
 
     data, props = current_blob(own, name)
     assert props.content_settings.content_type == "audio/aac" and len(data) <= MB
@@ -321,12 +322,12 @@ def test_run_killed_after_keeping_the_original_completes_when_retried(
     crash_once(monkeypatch, "replace_in_place")
 
     with pytest.raises(ServiceRequestError):
-        optimize_media.main(event(own, name), None)
+        optimize_media.main(event(own, name), invocation_context())
     assert original_of(own, name) == png
     assert current_blob(own, name)[0] == png
     assert shown(account, uploaded["mediaId"])["optimization"] == {"state": "pending"}
 
-    optimize_media.main(event(own, name), None)
+    optimize_media.main(event(own, name), invocation_context())
 
     assert shown(account, uploaded["mediaId"])["optimization"]["state"] == "optimized"
     assert original_of(own, name) == png
@@ -341,12 +342,12 @@ def test_run_killed_before_recording_is_finished_by_its_own_writes_event(
     crash_once(monkeypatch, "update")
 
     with pytest.raises(ServiceRequestError):
-        optimize_media.main(event(own, name), None)
+        optimize_media.main(event(own, name), invocation_context())
     data, written = current_blob(own, name)
     assert written.metadata["optimized"] == "true"
     assert shown(account, uploaded["mediaId"])["optimization"] == {"state": "pending"}
 
-    optimize_media.main(event(own, name), None)
+    optimize_media.main(event(own, name), invocation_context())
 
     body = shown(account, uploaded["mediaId"])
     assert body["optimization"]["state"] == "optimized"

@@ -10,19 +10,21 @@ import deliveries_poison
 import inbound_poison
 import webhooks_poison
 from shared.app import App
+from shared.clock import now_iso
 from shared.inbound.event import encode_event, parse_event
 from shared.inbound.records import INBOUND_TABLE
-from shared.messages.store import Message, now_iso
+from shared.messages.store import Message
 from shared.webhooks import WebhookTarget
 from shared.webhooks.deliveries import TABLE as WEBHOOK_DELIVERIES
 from tests.conftest import TenantAccount
+from tests.context import invocation_context
 from tests.webhook_peers import sample_event
 
 
 def poisoned(body: dict[str, str]) -> func.queue.QueueMessage:
     return func.queue.QueueMessage(
         id=uuid.uuid4().hex, body=json.dumps(body).encode(), dequeue_count=5
-    )  # type: ignore[no-untyped-call]
+    )
 
 
 def test_a_poisoned_delivery_job_fails_its_message(app: App, account: TenantAccount) -> None:
@@ -35,7 +37,8 @@ def test_a_poisoned_delivery_job_fails_its_message(app: App, account: TenantAcco
     store = app.messages
     store.insert_many([message])
     deliveries_poison.main(
-        poisoned({"tenantId": account.tenant_id, "messageId": message.message_id}), None
+        poisoned({"tenantId": account.tenant_id, "messageId": message.message_id}),
+        invocation_context(),
     )
     failed = store.get(account.tenant_id, message.message_id)
     assert failed is not None and failed.status == "failed"
@@ -49,7 +52,9 @@ def test_a_poisoned_inbound_event_marks_its_record_failed(app: App, account: Ten
         {"PartitionKey": account.tenant_id, "RowKey": message_id, "State": "received",
          "Event": encode_event(event), "ReceivedAt": now_iso()}
     )  # fmt: skip
-    inbound_poison.main(poisoned({"tenantId": account.tenant_id, "messageId": message_id}), None)
+    inbound_poison.main(
+        poisoned({"tenantId": account.tenant_id, "messageId": message_id}), invocation_context()
+    )
     row = app.storage.table(INBOUND_TABLE).get_entity(account.tenant_id, message_id)
     assert row["State"] == "failed" and row["FailureReason"] == "processing_crashed"
 
@@ -71,7 +76,7 @@ def test_a_poisoned_webhook_try_is_dead_lettered_and_listed(
                 "attempt": "1",
             }
         ),
-        None,
+        invocation_context(),
     )
     row = app.storage.table(WEBHOOK_DELIVERIES).get_entity(account.tenant_id, delivery.webhook_id)
     assert row["State"] == "dead" and row["Reason"] == "worker_crashed"
@@ -81,4 +86,4 @@ def test_a_poisoned_webhook_try_is_dead_lettered_and_listed(
 
 def test_unreadable_poison_is_dropped_without_error(app: App) -> None:
     for shim in (deliveries_poison, inbound_poison, webhooks_poison):
-        shim.main(func.queue.QueueMessage(id="x", body=b"not json"), None)  # type: ignore[no-untyped-call]
+        shim.main(func.queue.QueueMessage(id="x", body=b"not json"), invocation_context())

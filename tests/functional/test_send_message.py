@@ -14,6 +14,7 @@ from shared.messages.service import acceptance_body
 from shared.messages.store import MessageStore
 from tests import samples
 from tests.conftest import TenantAccount, http_request
+from tests.context import invocation_context
 from tests.peers import Resource, media_host
 
 
@@ -24,7 +25,7 @@ def send(
         "POST", "/api/v1/messages", body=json.dumps(body),
         headers={"Authorization": account.authorization, **(headers or {})},
     )  # fmt: skip
-    return send_message.main(request, None)  # type: ignore[arg-type]
+    return send_message.main(request, invocation_context())
 
 
 def message_body(account: TenantAccount, **fields: Any) -> dict[str, Any]:

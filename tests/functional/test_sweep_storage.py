@@ -25,6 +25,7 @@ from shared.media.store import MEDIA_TABLE, UNRECORDED_TAG, MediaRecord
 from shared.media.sweep import sweep_orphan_blobs
 from tests import samples
 from tests.conftest import TenantAccount, app_with
+from tests.context import invocation_context
 
 LATER = datetime.now(UTC) + timedelta(hours=1)
 JPEG = samples.image("JPEG")
@@ -218,7 +219,9 @@ def test_the_timer_function_runs_the_sweep(
 ) -> None:
     media_id = uuid.uuid4().hex
     put_whose_record_write_fails(own, account, monkeypatch, media_id)
-    sweep_storage.main(func.timer.TimerRequest(past_due=False), None)  # 15 minutes: too young still
+    sweep_storage.main(
+        func.timer.TimerRequest(past_due=False), invocation_context()
+    )  # 15 minutes: too young still
     assert f"{media_id}/a.jpg" in names(own, own.settings.media_container)
 
 

@@ -15,6 +15,7 @@ from shared.app import App
 from shared.media.store import MEDIA_TABLE
 from tests import samples
 from tests.conftest import TenantAccount, http_request
+from tests.context import invocation_context
 
 
 def upload_body(account: TenantAccount, data: bytes | list[int], **overrides: Any) -> bytes:
@@ -26,7 +27,7 @@ def post(account: TenantAccount, body: bytes, headers: dict[str, str] | None = N
         "POST", "/api/v1/media", body=body,
         headers={"Authorization": account.authorization, **(headers or {})},
     )  # fmt: skip
-    return upload_media.main(request, None)  # type: ignore[arg-type]
+    return upload_media.main(request, invocation_context())
 
 
 def item(account: TenantAccount, media_id: str, method: str = "GET") -> Any:
@@ -34,7 +35,7 @@ def item(account: TenantAccount, media_id: str, method: str = "GET") -> Any:
         method, f"/api/v1/media/{media_id}", route_params={"mediaId": media_id},
         headers={"Authorization": account.authorization},
     )  # fmt: skip
-    return media_item.main(request, None)  # type: ignore[arg-type]
+    return media_item.main(request, invocation_context())
 
 
 def blob_names(app: App, media_id: str) -> list[str]:
@@ -114,7 +115,7 @@ def test_large_or_oversized_images_are_pending_optimisation(
 
 def test_missing_credentials_are_401(app: App) -> None:
     request = http_request("POST", "/api/v1/media", body=b"{}")
-    response = upload_media.main(request, None)  # type: ignore[arg-type]
+    response = upload_media.main(request, invocation_context())
     assert response.status_code == 401 and "WWW-Authenticate" in response.headers
 
 

@@ -16,6 +16,7 @@ from shared.clock import rfc3339, utc_now
 from shared.tables import Table
 from shared.webhooks.deliveries import TABLE, State, WebhookDelivery, WebhookTarget
 from tests.conftest import TenantAccount, app_with
+from tests.context import invocation_context
 from tests.webhook_peers import Receiver, receiving
 
 
@@ -44,7 +45,9 @@ def test_a_try_whose_claim_is_live_is_queued_again_until_the_claim_is_stale(
         )
         [message] = queue.receive_messages(max_messages=1, visibility_timeout=60)
         claimed_by_a_worker_that_died(hooks_app, hook, seconds_ago=1)
-        deliver_webhook.main(QueueMessage(id=message.id, body=message.content.encode()))
+        deliver_webhook.main(
+            QueueMessage(id=message.id, body=message.content.encode()), invocation_context()
+        )
         queue.delete_message(message)
 
         # Not dropped: the same try is queued again, invisible until the claim turns stale.

@@ -19,6 +19,7 @@ from shared.tables import Table
 from shared.webhooks.deliveries import TABLE as WEBHOOK_DELIVERIES
 from shared.webhooks.deliveries import WebhookTarget
 from tests.conftest import TenantAccount, app_with, unique_number
+from tests.context import invocation_context
 from tests.webhook_peers import Receiver, receiving
 
 
@@ -90,7 +91,9 @@ def run_visible_tries(app: App) -> int:
     handled = 0
     while batch := list(queue.receive_messages(max_messages=32, visibility_timeout=30)):
         for message in batch:
-            deliver_webhook.main(QueueMessage(id=message.id, body=message.content.encode()), None)
+            deliver_webhook.main(
+                QueueMessage(id=message.id, body=message.content.encode()), invocation_context()
+            )
             queue.delete_message(message)
             handled += 1
     return handled

@@ -6,6 +6,7 @@ from shared import auth as auth_module
 from shared.app import App
 from shared.auth import Authenticator
 from shared.errors import Forbidden, Unauthorized
+from shared.passwords import verify_password
 from tests.conftest import FakeClock, TenantAccount
 
 
@@ -13,11 +14,10 @@ from tests.conftest import FakeClock, TenantAccount
 def verifications(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
     """Records each full (argon2) verification the authenticator performs."""
     calls: list[str | None] = []
-    real = auth_module.verify_password
 
     def counting(stored: str | None, password: str) -> bool:
         calls.append(stored)
-        return real(stored, password)
+        return verify_password(stored, password)
 
     monkeypatch.setattr(auth_module, "verify_password", counting)
     return calls

@@ -3,7 +3,8 @@
 import uuid
 
 from shared.app import App
-from shared.messages.store import Message, now_iso
+from shared.clock import now_iso
+from shared.messages.store import Message
 from tests.conftest import TenantAccount
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import requests
+from azure.data.tables import UpdateMode
 
 import upload_media
 from shared import admin
@@ -18,6 +19,7 @@ from shared.media.ingest import Ingest
 from shared.media.store import MEDIA_TABLE, MediaStore
 from tests import samples
 from tests.conftest import TenantAccount, app_with, http_request
+from tests.context import invocation_context
 
 JPEG = samples.image("JPEG")
 
@@ -27,7 +29,7 @@ def upload(account: TenantAccount) -> Any:
         "POST", "/api/v1/media", body=json.dumps(account.upload_json(JPEG)).encode(),
         headers={"Authorization": account.authorization},
     )  # fmt: skip
-    return upload_media.main(request, None)  # type: ignore[arg-type]
+    return upload_media.main(request, invocation_context())
 
 
 def body_of(response: Any) -> dict[str, Any]:
@@ -123,7 +125,7 @@ def test_records_signed_before_they_kept_their_policy_count_as_unknown(
     table = app.storage.table(MEDIA_TABLE)
     before = cli(app, capsys, "sas-policy-list")[1]["mediaUnderUnknownPolicy"]
     older = {k: v for k, v in record.entity().items() if k != "sasPolicyId"}
-    table.upsert_entity(older, mode="replace")
+    table.upsert_entity(older, mode=UpdateMode.REPLACE)
     after = cli(app, capsys, "sas-policy-list")[1]
     assert after["mediaUnderUnknownPolicy"] == before + 1
     assert app.media.get({account.tenant_id}, record.media_id).sas_policy_id is None  # type: ignore[union-attr]

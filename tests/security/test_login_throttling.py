@@ -19,9 +19,11 @@ from shared.app import App, install
 from shared.auth import Authenticator, client_address
 from shared.errors import LoginThrottled, StorageUnavailable, Unauthorized
 from shared.login_throttle import LoginThrottle, ThrottleRecords, ThrottleRow, ThrottleTable
+from shared.passwords import verify_password
 from shared.settings import Settings
 from shared.storage import Storage
 from tests.conftest import FakeClock, TenantAccount, http_request, make_account
+from tests.context import invocation_context
 from tests.security.conftest import expect
 from tools import azurite
 
@@ -39,11 +41,10 @@ def clock() -> FakeClock:
 def verifications(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
     """Records each full (argon2) verification the authenticator performs."""
     calls: list[str | None] = []
-    real = auth_module.verify_password
 
     def counting(stored: str | None, password: str) -> bool:
         calls.append(stored)
-        return real(stored, password)
+        return verify_password(stored, password)
 
     monkeypatch.setattr(auth_module, "verify_password", counting)
     return calls
@@ -225,7 +226,7 @@ def test_forged_forwarded_hops_through_a_function_still_meet_the_throttle(
             headers={"Authorization": header(account.email, password),
                      "X-Forwarded-For": f"{forged}, 203.0.113.78:40000"},
         )  # fmt: skip
-        return get_message.main(request, None).status_code  # type: ignore[arg-type]
+        return int(get_message.main(request, invocation_context()).status_code)
 
     assert [get("wrong", f"198.51.100.{i}") for i in range(2)] == [401, 401]
     assert get(account.password, "198.51.100.200") == 429
@@ -282,7 +283,7 @@ def test_a_storage_outage_fails_closed_with_503_and_checks_no_password(
             headers={"Authorization": header(account.email, "wrong password"),
                      "X-Forwarded-For": "203.0.113.9"},
         )  # fmt: skip
-        response = get_message.main(request, None)  # type: ignore[arg-type]
+        response = get_message.main(request, invocation_context())
     finally:
         install(app)
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"

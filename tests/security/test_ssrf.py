@@ -64,7 +64,7 @@ def refused(
     before = stored(app, account.tenant_id)
     code = "media_url_invalid" if status == 400 else "media_url_rejected"
     problem = expect(send_media(base_url, account, url), status, code)
-    error = problem["errors"][0]
+    error: dict[str, Any] = problem["errors"][0]
     assert error["field"] == "mediaUrls[0]" and error["reason"] == reason, error
     assert stored(app, account.tenant_id) == before
     return error

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -329,7 +330,7 @@ def test_unusual_ip_forms_are_refused_even_with_loopback_allowed(
 ) -> None:
     outbound = OutboundClient(AddressPolicy(loopback=True))
     for url in ["https://2130706433/", "https://0x7f.1/", "https://127.1/", "https://0177.0.0.1/"]:
-        assert refusal(lambda u=url: outbound.fetch(u, max_bytes=1)).reason is (
+        assert refusal(partial(outbound.fetch, url, max_bytes=1)).reason is (
             Reason.ADDRESS_FORBIDDEN
         )
     assert connections == []
@@ -413,7 +414,7 @@ def test_plain_http_is_refused_unless_the_origin_is_allowed(server: LocalServer)
     server.routes["/a"] = lambda h: h.respond(200, b"ok")
     other_port = OutboundClient(AddressPolicy(("http://127.0.0.1:1",), loopback=True))
     for outbound in (OutboundClient(AddressPolicy(loopback=True)), other_port):
-        refused = refusal(lambda o=outbound: o.fetch(server.url("/a"), max_bytes=10))
+        refused = refusal(partial(outbound.fetch, server.url("/a"), max_bytes=10))
         assert refused.reason is Reason.SCHEME_NOT_ALLOWED
     assert server.seen == []
 
@@ -429,7 +430,7 @@ def test_local_development_policy_reaches_loopback_over_plain_http_on_any_port(
         ("https://10.0.0.1/", Reason.ADDRESS_FORBIDDEN),
         ("https://[::ffff:127.0.0.1]/", Reason.ADDRESS_FORBIDDEN),
     ]:
-        assert refusal(lambda u=url: outbound.fetch(u, max_bytes=10)).reason is reason
+        assert refusal(partial(outbound.fetch, url, max_bytes=10)).reason is reason
     assert connections == [("127.0.0.1", server.port)]
 
 

@@ -1,5 +1,6 @@
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,6 +62,12 @@ CARRIER_SECRETS = (
 )  # fmt: skip
 
 
+def with_secret(name: str, value: str) -> Settings:
+    """Settings given `value` for the secret setting `name` (chosen at run time)."""
+    values: dict[str, Any] = {"media_storage_account_name": "acct", name: value}
+    return Settings(**values)
+
+
 def test_every_secret_setting_is_covered_by_the_secret_rules() -> None:
     assert set(secret_settings()) == {
         "media_storage_connection_string", *SIGNING_SECRETS, *CARRIER_SECRETS
@@ -69,17 +76,17 @@ def test_every_secret_setting_is_covered_by_the_secret_rules() -> None:
 
 @pytest.mark.parametrize("name", SIGNING_SECRETS + CARRIER_SECRETS)
 def test_signing_secret_of_31_bytes_is_refused_and_32_accepted(name: str) -> None:
-    short = Settings(media_storage_account_name="acct", **{name: "é" + "x" * 29})  # 31 bytes
+    short = with_secret(name, "é" + "x" * 29)  # 31 bytes
     assert getattr(short, name) is None
     assert short.refused_secrets == {name.upper(): "is shorter than 32 bytes"}
-    enough = Settings(media_storage_account_name="acct", **{name: "x" * 32})
+    enough = with_secret(name, "x" * 32)
     assert getattr(enough, name).get_secret_value() == "x" * 32
     assert enough.refused_secrets == {}
 
 
 @pytest.mark.parametrize("name", secret_settings())
 def test_unresolved_key_vault_reference_is_refused_for_every_secret(name: str) -> None:
-    settings = Settings(media_storage_account_name="acct", **{name: UNRESOLVED})
+    settings = with_secret(name, UNRESOLVED)
     assert getattr(settings, name) is None
     assert "unresolved Key Vault reference" in settings.refused_secrets[name.upper()]
 
