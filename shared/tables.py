@@ -64,6 +64,14 @@ class Row(BaseModel):
         return self.model_validate({**self.model_dump(), **fields, "etag": self.etag})
 
 
+class TenantScoped(Row):
+    """A row whose partition is its tenant."""
+
+    @property
+    def tenant_id(self) -> str:
+        return self.partition_key
+
+
 def key_also_named(name: str, column: Literal["PartitionKey", "RowKey"]) -> Any:
     """A key field a row's model also accepts under its domain name, e.g.
     `partition_key: str = key_also_named("tenant_id", "PartitionKey")`, so rows are built as

@@ -17,7 +17,7 @@ from pydantic import Field, PlainSerializer, PlainValidator
 from shared.errors import ChangedMeanwhile
 from shared.inbound.event import CarrierEvent, decode_event, encode_event
 from shared.storage import Storage
-from shared.tables import JsonText, Row, Table, retry_on_change
+from shared.tables import JsonText, Table, TenantScoped, retry_on_change
 
 INBOUND_TABLE = "inboundmessages"
 EVENT_TYPE = "message.received"
@@ -39,7 +39,7 @@ EventText = Annotated[
 ]
 
 
-class InboundRecord(Row):
+class InboundRecord(TenantScoped):
     """A row of `inboundmessages`: partition = tenant id, row = message id."""
 
     event: EventText
@@ -62,10 +62,6 @@ class InboundRecord(Row):
             partition_key=tenant_id, row_key=message_id, event=event, state=RECEIVED,
             received_at=at, carrier_message_id=event.message_id, from_=event.from_, to=event.to,
         )  # fmt: skip
-
-    @property
-    def tenant_id(self) -> str:
-        return self.partition_key
 
     @property
     def message_id(self) -> str:

@@ -19,7 +19,7 @@ from pydantic import Field
 
 from shared.clock import now_iso
 from shared.errors import ChangedMeanwhile
-from shared.tables import JsonText, Row, Table, key_also_named
+from shared.tables import JsonText, Table, TenantScoped, key_also_named
 
 TABLE = "messages"
 RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "undelivered": 3, "failed": 3}
@@ -28,7 +28,7 @@ _CONFLICT_RETRIES = 5
 MAX_BATCH = 100  # Table Storage's limit for one entity-group transaction
 
 
-class Message(Row):
+class Message(TenantScoped):
     """One outbound message: a row of `messages`, partition = tenant id, row = message id."""
 
     partition_key: str = key_also_named("tenant_id", "PartitionKey")
@@ -49,10 +49,6 @@ class Message(Row):
     status_callback: str | None = None
     batch_id: str | None = None
     claim_expires: float | None = None
-
-    @property
-    def tenant_id(self) -> str:
-        return self.partition_key
 
     @property
     def message_id(self) -> str:

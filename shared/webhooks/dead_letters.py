@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.tables import Row, Table, key_also_named
+from shared.tables import Table, TenantScoped, key_also_named
 
 TABLE = "webhookdeadletters"
 
 
-class DeadLetter(Row):
+class DeadLetter(TenantScoped):
     partition_key: str = key_also_named("tenant_id", "PartitionKey")
     row_key: str = key_also_named("webhook_id", "RowKey")
     event_type: str = ""
@@ -20,10 +20,6 @@ class DeadLetter(Row):
     last_status: int = 0
     last_error: str = ""
     dead_at: str = ""
-
-    @property
-    def tenant_id(self) -> str:
-        return self.partition_key
 
     @property
     def webhook_id(self) -> str:

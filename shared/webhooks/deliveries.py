@@ -35,7 +35,7 @@ from shared.clock import now_iso, rfc3339, utc_now
 from shared.errors import ChangedMeanwhile, Conflict, NotFound
 from shared.outbound import OutboundClient, OutboundRefused, Reason
 from shared.storage import JobQueue, job_fields
-from shared.tables import JsonText, Row, Table, key_also_named, retry_on_change
+from shared.tables import JsonText, Table, TenantScoped, key_also_named, retry_on_change
 from shared.tenancy import Tenant
 from shared.webhooks.dead_letters import DeadLetter, DeadLetters
 from shared.webhooks.schedule import retry_delay
@@ -81,7 +81,7 @@ class WebhookTarget:
     url: str | None = None
 
 
-class WebhookDelivery(Row):
+class WebhookDelivery(TenantScoped):
     """One webhook's row: what is sent, where, and how its tries went."""
 
     partition_key: str = key_also_named("tenant_id", "PartitionKey")
@@ -99,10 +99,6 @@ class WebhookDelivery(Row):
     next_attempt_at: str = ""
     claimed_at: str | None = None
     delivered_at: str | None = None
-
-    @property
-    def tenant_id(self) -> str:
-        return self.partition_key
 
     @property
     def webhook_id(self) -> str:
