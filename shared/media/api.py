@@ -3,25 +3,46 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import azure.functions as func
 
 from shared.app import App
+from shared.auth import Principal
 from shared.errors import Forbidden, NotFound
 from shared.http import authenticate, json_response
 from shared.media.store import MediaRecord
 from shared.media.types import check_extension, normalise_declared
-from shared.media.upload_request import parse_upload
+from shared.media.upload_form import FormUpload, is_form, parse_form, refuse_oversized
+from shared.media.upload_request import UploadRequest, parse_upload
 
 _MEDIA_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 def upload(req: func.HttpRequest, app: App) -> func.HttpResponse:
+    """POST /api/v1/media: the guide's JSON body, or the same fields as `multipart/form-data`."""
     principal = authenticate(req, app)
+    limit = app.settings.max_media_bytes
+    content_type = req.headers.get("Content-Type")
+    if is_form(content_type):
+        refuse_oversized(req.headers.get("Content-Length"), limit)
+        form = parse_form(req.get_body(), content_type, limit)
+        return _store(req, app, principal, form.fingerprint, lambda: form)
     body = req.get_body()
+    return _store(req, app, principal, body, lambda: parse_upload(body, limit))
+
+
+def _store(
+    req: func.HttpRequest,
+    app: App,
+    principal: Principal,
+    fingerprint: bytes,
+    parse: Callable[[], UploadRequest | FormUpload],
+) -> func.HttpResponse:
+    """One upload, however its body was sent: the same checks, the same 201, idempotent."""
 
     def produce(seed: str | None) -> func.HttpResponse:
-        request = parse_upload(body, app.settings.max_media_bytes)
+        request = parse()
         principal.require_tenant(request.tenant_id)
         if app.directory.number_owner(request.phone_number) != request.tenant_id:
             raise Forbidden(
@@ -41,7 +62,7 @@ def upload(req: func.HttpRequest, app: App) -> func.HttpResponse:
         return json_response(upload_response(record), 201, {"Location": location(record)})
 
     scope = f"upload:{principal.email}"
-    return app.idempotency.run(scope, req.headers.get("Idempotency-Key"), body, produce)
+    return app.idempotency.run(scope, req.headers.get("Idempotency-Key"), fingerprint, produce)
 
 
 def upload_response(record: MediaRecord) -> dict[str, object]:

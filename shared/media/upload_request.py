@@ -12,6 +12,7 @@ from __future__ import annotations
 import binascii
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -85,6 +86,20 @@ def parse_upload(body: bytes, max_bytes: int) -> UploadRequest:
     fields = _decode_envelope(body)
     errors: list[dict[str, str]] = []
     values = {name: _string_field(fields, name, errors) for name in _STRING_FIELDS}
+    missing = [] if "data" in fields else [_err("data", "is required")]
+    phone, file_name, declared, tenant_id = check_fields(values, errors, missing)
+    return UploadRequest(phone, file_name, declared, tenant_id, Encoded.of(fields["data"]))
+
+
+def check_fields(
+    values: Mapping[str, str | None],
+    errors: list[dict[str, str]],
+    file_errors: Sequence[dict[str, str]] = (),
+) -> tuple[str, str, str, str]:
+    """(phone number, file name, declared type, tenant id) from an upload's text fields, the
+    same rules for every way of uploading; 400 naming every bad field: those the caller found
+    reading the fields (a missing field is None in `values`, already in `errors`), these, then
+    `file_errors` (about the file itself)."""
     phone = parse_e164(values["phoneNumber"]) if values["phoneNumber"] is not None else None
     if values["phoneNumber"] is not None and phone is None:
         errors.append(_err("phoneNumber", "must be an E.164 number such as +15551234567"))
@@ -97,13 +112,11 @@ def parse_upload(body: bytes, max_bytes: int) -> UploadRequest:
     file_name = values["fileName"]
     if file_name is not None and not (0 < len(file_name.strip()) <= MAX_FILE_NAME):
         errors.append(_err("fileName", f"must be 1 to {MAX_FILE_NAME} characters"))
-    if "data" not in fields:
-        errors.append(_err("data", "is required"))
+    errors.extend(file_errors)
     if errors:
         raise ValidationFailed(f"{errors[0]['field']}: {errors[0]['message']}", errors)
     assert phone and tenant_id and file_name and values["contentType"] is not None
-    declared = values["contentType"]
-    return UploadRequest(phone, file_name, declared, tenant_id, Encoded.of(fields["data"]))
+    return phone, file_name, values["contentType"], tenant_id
 
 
 _STRING_FIELDS = ("phoneNumber", "fileName", "contentType", "tenantId")

@@ -17,6 +17,7 @@ from openapi_core.templating.responses.exceptions import ResponseNotFound
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from shared.app import App
+from tests import samples
 from tests.conftest import TenantAccount, eventually
 from tests.contract.conftest import Contract, DocumentedRequest, example_jpeg, upload, upload_body
 from tests.webhook_peers import Received, Receiver, media_server, post_inbound, receiving
@@ -245,3 +246,41 @@ def test_an_undocumented_status_would_fail_the_check(
         contract.openapi.validate_response(
             DocumentedRequest(response.request), RequestsOpenAPIResponse(response)
         )
+
+
+# -- the multipart alternative of the upload
+
+
+def upload_form(
+    base_url: str, account: TenantAccount, data: bytes, **fields: str
+) -> requests.Response:
+    form = {"phoneNumber": account.number, "tenantId": account.tenant_id, **fields}
+    return requests.post(
+        f"{base_url}/api/v1/media", data=form, files={"file": ("photo.jpg", data, "image/jpeg")},
+        auth=account.auth, timeout=30,
+    )  # fmt: skip
+
+
+def test_multipart_upload_conforms_and_answers_as_the_json_upload(
+    base_url: str, account: TenantAccount, contract: Contract
+) -> None:
+    jpeg = example_jpeg(contract)
+    created = contract.exchange(upload_form(base_url, account, jpeg), 201).json()
+    as_json = contract.response(upload(base_url, account, upload_body(contract, account)), 201)
+    assert set(created) == set(as_json.json())
+    assert created["sha256"] == as_json.json()["sha256"] and created["fileName"] == "photo.jpg"
+    record = contract.response(get(base_url, account, f"/api/v1/media/{created['mediaId']}"), 200)
+    assert record.json()["uri"] == created["uri"]
+
+
+def test_multipart_upload_errors_conform(
+    base_url: str, account: TenantAccount, contract: Contract
+) -> None:
+    jpeg = example_jpeg(contract)
+    over = jpeg + b"\0" * (5 * 1024 * 1024 + 1 - len(jpeg))
+    too_large = contract.response(upload_form(base_url, account, over), 413).json()
+    assert too_large["detail"] == "Media file exceeds maximum size of 5MB"
+    lying = contract.response(upload_form(base_url, account, samples.image("PNG")), 415)
+    assert lying.json()["code"] == "content_type_mismatch"
+    bad = contract.response(upload_form(base_url, account, jpeg, phoneNumber="555"), 400).json()
+    assert bad["errors"][0]["field"] == "phoneNumber"
