@@ -14,6 +14,8 @@ from shared.auth import Authenticator
 from shared.idempotency import Idempotency
 from shared.login_throttle import LoginThrottle, ThrottleTable
 from shared.media.ingest import Ingest
+from shared.media.sessions import UploadSessions
+from shared.media.staging import Staging
 from shared.media.store import MediaStore
 from shared.messages.gateway import CarrierGateway, gateway_from_settings
 from shared.outbound import AddressPolicy, OutboundClient
@@ -34,6 +36,8 @@ class App:
     outbound: OutboundClient
     gateway: CarrierGateway
     ingest: Ingest
+    sessions: UploadSessions
+    staging: Staging
 
     @classmethod
     def build(cls, settings: Settings) -> App:
@@ -54,6 +58,8 @@ class App:
             policy = AddressPolicy(plain_http_origins=emulator)
         outbound = OutboundClient(policy)
         media = MediaStore(storage, settings)
+        ingest = Ingest(media, settings)
+        sessions = UploadSessions(storage, settings)
         return cls(
             settings,
             storage,
@@ -63,7 +69,9 @@ class App:
             Idempotency(storage),
             outbound,
             gateway_from_settings(settings, storage),
-            Ingest(media, settings),
+            ingest,
+            sessions,
+            Staging(storage, settings, sessions, ingest),
         )
 
 

@@ -4,14 +4,18 @@ that follows what there is to remove, not the age of the account (see each sweep
 from __future__ import annotations
 
 from shared.idempotency import Idempotency
+from shared.media.sessions import UploadSessions
 from shared.media.store import MediaStore
 from shared.media.sweep import sweep_orphan_blobs
 
 
-def sweep(media: MediaStore, idempotency: Idempotency) -> None:
-    """Orphan media blobs, then expired idempotency claims; one failing does not starve the
-    other."""
+def sweep(media: MediaStore, idempotency: Idempotency, sessions: UploadSessions) -> None:
+    """Orphan media blobs, expired idempotency claims, then finished or unused upload sessions
+    (with their staging blobs); one failing does not starve the others."""
     try:
         sweep_orphan_blobs(media)
     finally:
-        idempotency.remove_expired()
+        try:
+            idempotency.remove_expired()
+        finally:
+            sessions.remove_expired()

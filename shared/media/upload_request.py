@@ -122,6 +122,29 @@ def check_fields(
 _STRING_FIELDS = ("phoneNumber", "fileName", "contentType", "tenantId")
 
 
+@dataclass(frozen=True)
+class SessionRequest:
+    """An upload session's request: the upload's fields without the file."""
+
+    phone_number: str
+    file_name: str
+    declared_type: str  # as sent; normalise with `types.normalise_declared`
+    tenant_id: str
+
+
+def parse_session_request(body: bytes) -> SessionRequest:
+    """The JSON body of POST /api/v1/media/uploads, validated as the upload's fields are."""
+    if len(body) > MAX_ENVELOPE_BYTES:
+        raise _envelope_too_large()
+    parsed = json_body.loads(body)
+    if not isinstance(parsed, dict):
+        raise BadRequest("Request body must be a JSON object.", code="malformed_json")
+    fields = {k: msgspec.json.encode(v) for k, v in parsed.items()}
+    errors: list[dict[str, str]] = []
+    values = {name: _string_field(fields, name, errors) for name in _STRING_FIELDS}
+    return SessionRequest(*check_fields(values, errors))
+
+
 def _err(field: str, message: str) -> dict[str, str]:
     return {"field": field, "message": message}
 
