@@ -2,8 +2,9 @@ import azure.functions as func
 
 from shared.app import current
 from shared.logs import invocation
+from shared.media.staging import receive_staged
 
 
 def main(blob: func.blob.InputStream, context: func.Context | None = None) -> None:
     with invocation(context):
-        current().staging.receive(blob)
+        receive_staged(blob, current())

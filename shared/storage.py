@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -28,7 +28,9 @@ from azure.storage.queue import (
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from shared.settings import Settings, parse_connection_string
+if TYPE_CHECKING:
+    from shared.settings import Settings
+
 
 _TIMEOUTS: dict[str, Any] = {"connection_timeout": 5, "read_timeout": 30}
 # Tables use azure-core's retry policy; blobs and queues have the storage SDKs' own, whose default
@@ -99,6 +101,8 @@ class Storage:
     @classmethod
     def from_settings(cls, settings: Settings) -> Storage:
         if settings.media_storage_connection_string is not None:
+            from shared.settings import parse_connection_string
+
             conn = settings.media_storage_connection_string.get_secret_value()
             parts = parse_connection_string(conn)
             return cls(

@@ -27,7 +27,7 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -45,8 +45,10 @@ from shared.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from shared.settings import Settings
 from shared.storage import Storage
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
 
 SESSIONS_TABLE = "uploadsessions"
 EXPIRY_PARTITION = "expires-"

@@ -19,7 +19,7 @@ import logging
 import re
 import secrets
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 from azure.storage.blob import BlobSasPermissions, generate_blob_sas
@@ -29,8 +29,11 @@ from shared.media.filenames import sanitise
 from shared.media.ingest import Ingest
 from shared.media.sessions import UPLOADING, UploadSession, UploadSessions
 from shared.media.upload_request import too_large
-from shared.settings import Settings
 from shared.storage import Storage
+
+if TYPE_CHECKING:
+    from shared.app import App
+    from shared.settings import Settings
 
 # What a client must send with its PUT (a Put Blob call needs the blob type).
 REQUIRED_HEADERS = {"x-ms-blob-type": "BlockBlob"}
@@ -139,3 +142,8 @@ def refusal_of(error: ServiceError) -> dict[str, Any]:
         "status": error.status, "title": error.title, "detail": error.detail,
         "code": error.code, **error.extra,
     }  # fmt: skip
+
+
+def receive_staged(blob: func.blob.InputStream, app: App) -> None:
+    """The blob trigger's work (receive_upload): one staged file checked and settled."""
+    app.staging.receive(blob)

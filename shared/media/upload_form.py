@@ -22,16 +22,10 @@ from python_multipart.multipart import MultipartParser, MultipartState, parse_op
 from shared.errors import BadRequest, ValidationFailed
 from shared.media.upload_request import MAX_ENVELOPE_BYTES, check_fields, too_large
 
-FORM_TYPE = "multipart/form-data"
 FILE_FIELD = "file"
 _TEXT_FIELDS = ("phoneNumber", "fileName", "contentType", "tenantId")
 # Part headers beyond Content-Disposition and Content-Type are allowed, within reason.
 _MAX_PART_HEADERS = 8
-
-
-def is_form(content_type: str | None) -> bool:
-    media_type, _ = parse_options_header(content_type)
-    return media_type.decode("latin-1").lower() == FORM_TYPE
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ class UploadRequest:
     declared_type: str  # as sent; normalise with `types.normalise_declared`
     tenant_id: str
     raw_data: Encoded  # `data` still encoded: decoded only once the caller may upload
+    sha256: None = None  # not known before decoding (a form upload's is)
 
     def decode_data(self, max_bytes: int) -> bytes:
         return decode_data(self.raw_data, max_bytes)

@@ -104,6 +104,7 @@ DOMAIN_CALLS = {
     "deliver_webhook": "deliver",
     "process_inbound": "process_inbound",
     "optimize_media": "optimize_blob",
+    "receive_upload": "receive_staged",
     "deliveries_poison": "fail_poisoned",
     "inbound_poison": "fail_poisoned",
     "webhooks_poison": "dead_letter_poisoned",

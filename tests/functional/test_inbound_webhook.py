@@ -8,7 +8,6 @@ never takes these messages; the tests hand them to the queue-trigger mains thems
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
 import json
 import uuid
@@ -319,9 +318,10 @@ def test_attachment_that_cannot_be_signed_is_retried_not_reported_failed(
         keyless_media = MediaStore(
             replace(inbound_app.storage, account_key=None), inbound_app.settings
         )
-        keyless = dataclasses.replace(
-            inbound_app, media=keyless_media, ingest=Ingest(keyless_media, inbound_app.settings)
-        )
+        keyless = App.build(inbound_app.settings)  # the same storage, media unsignable
+        keyless.storage = inbound_app.storage
+        keyless.media = keyless_media
+        keyless.ingest = Ingest(keyless_media, inbound_app.settings)
         queue = inbound_app.storage.queue(inbound_app.settings.inbound_queue)
         [message] = queue.receive_messages(max_messages=1, visibility_timeout=30)
         install(keyless)

@@ -14,6 +14,7 @@ import requests
 import upload_media
 from shared import admin
 from shared.app import App
+from shared.media.ingest import Ingest
 from shared.media.store import MEDIA_TABLE, MediaStore
 from tests import samples
 from tests.conftest import TenantAccount, app_with, http_request
@@ -134,6 +135,7 @@ def test_upload_without_a_signing_key_is_503_and_stores_nothing(
     container = f"nokey-{uuid.uuid4().hex[:12]}"
     with app_with(app, media_container=container) as keyless:
         keyless.media = MediaStore(replace(keyless.storage, account_key=None), keyless.settings)
+        keyless.ingest = Ingest(keyless.media, keyless.settings)
         before = stored(keyless, account)
         response = upload(account)
         assert response.status_code == 503
