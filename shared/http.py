@@ -8,7 +8,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
 from azure.core.exceptions import (
@@ -18,9 +18,11 @@ from azure.core.exceptions import (
 )
 
 from shared import app as application
-from shared.auth import Principal, client_address
 from shared.errors import ServiceError, StorageUnavailable
 from shared.logs import configure_worker_logging, correlated
+
+if TYPE_CHECKING:
+    from shared.auth import Principal
 
 log = logging.getLogger(__name__)
 
@@ -131,4 +133,7 @@ def _internal_error(correlation: str) -> func.HttpResponse:
 
 
 def authenticate(req: func.HttpRequest, app: application.App) -> Principal:
+    # Imported here: the endpoints that serve documents authenticate nobody.
+    from shared.auth import client_address
+
     return app.auth.authenticate(req.headers.get("Authorization"), client_address(req.headers))

@@ -14,9 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
 from azure.core.exceptions import ResourceExistsError
-from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.blob import BlobServiceClient, ContainerClient, LinearRetry
 from azure.storage.queue import (
@@ -25,8 +23,6 @@ from azure.storage.queue import (
     TextBase64DecodePolicy,
     TextBase64EncodePolicy,
 )
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 if TYPE_CHECKING:
     from shared.settings import Settings
@@ -51,20 +47,25 @@ def _storage_retry() -> dict[str, Any]:
 TRIGGER_CONNECTIONS = 32
 
 
-class _PooledAdapter(HTTPAdapter):
-    """requests' adapter as azure-core sets it up (32 KiB socket reads), with a given pool size."""
-
-    def init_poolmanager(self, *args: Any, **pool_kwargs: Any) -> None:
-        super().init_poolmanager(*args, blocksize=32768, **pool_kwargs)
-
-
 def _transport(settings: Settings) -> dict[str, Any]:
     """One HTTP transport per service client, keeping as many connections as requests and
     triggers can use at once: a smaller pool (urllib3's default is 10) opens and throws away a
     connection per call beyond it ("Connection pool is full")."""
+    # Imported here, when the clients are built (as the SDKs import their default transport).
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    class PooledAdapter(HTTPAdapter):
+        """requests' adapter as azure-core sets it up (32 KiB socket reads), with a pool size."""
+
+        def init_poolmanager(self, *args: Any, **pool_kwargs: Any) -> None:
+            super().init_poolmanager(*args, blocksize=32768, **pool_kwargs)
+
     size = settings.max_concurrent_requests + TRIGGER_CONNECTIONS
     # No retries in urllib3: the SDK's pipeline retries (as azure-core's own adapter is set up).
-    adapter = _PooledAdapter(
+    adapter = PooledAdapter(
         pool_maxsize=size, max_retries=Retry(total=False, redirect=False, raise_on_status=False)
     )
     session = requests.Session()

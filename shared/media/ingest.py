@@ -10,10 +10,7 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
-from PIL import Image
-
 from shared.media.filenames import sanitise
-from shared.media.heif import heif_to_jpeg
 from shared.media.store import MediaRecord, MediaStore
 from shared.media.types import HEIF_TYPES, SUPPORTED, normalise_declared, verify_content
 
@@ -50,6 +47,8 @@ class Ingest:
         content_type = verify_content(data, normalise_declared(declared_type))
         converted_from = None
         if content_type in HEIF_TYPES:
+            from shared.media.heif import heif_to_jpeg  # HEIC alone needs the HEIF decoder
+
             data, converted_from, content_type = heif_to_jpeg(data), content_type, "image/jpeg"
             sha256 = None
         state = (
@@ -97,6 +96,8 @@ def initial_optimization_state(content_type: str, data: bytes, settings: Setting
     if len(data) > settings.carrier_budget_bytes:
         return "pending"
     if kind == "image":
+        from PIL import Image  # images alone need it: imported on the first
+
         try:
             with Image.open(io.BytesIO(data)) as image:  # reads the header only
                 if max(image.size) <= settings.max_image_side:
