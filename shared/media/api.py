@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import azure.functions as func
@@ -31,45 +30,39 @@ _COMPLETE_POLL_SECONDS = 0.2
 
 
 def upload(req: func.HttpRequest, app: App) -> func.HttpResponse:
-    """POST /api/v1/media: the guide's JSON body, or the same fields as `multipart/form-data`."""
-    principal = authenticate(req, app)
+    """POST /api/v1/media: the guide's JSON body, or the same fields as `multipart/form-data`.
+
+    Independent work overlaps: the caller's credentials, then the number's owner, are read while
+    the body is parsed, decoded and hashed. Refusals keep their order all the same: 401 (or
+    429), the tenant's and the number's 403, then what is wrong with the file; all of them come
+    before an Idempotency-Key is claimed, so none uses one up.
+    """
     limit = app.settings.max_media_bytes
-    content_type = req.headers.get("Content-Type")
-    if (content_type or "").split(";", 1)[0].strip().lower() == "multipart/form-data":
-        # Imported here: the multipart parser is not needed by JSON uploads.
-        from shared.media.upload_form import parse_form, refuse_oversized
+    caller = beside(authenticate, req, app)
+    try:
+        request, fingerprint = _parse_body(req, limit)
+    except ServiceError:
+        caller.result()
+        raise
+    owner = beside(app.directory.number_owner, request.phone_number)
 
-        refuse_oversized(req.headers.get("Content-Length"), limit)
-        form = parse_form(req.get_body(), content_type, limit)
-        return _store(req, app, principal, form.fingerprint, lambda: form)
-    body = req.get_body()
-    return _store(req, app, principal, body, lambda: parse_upload(body, limit))
+    def authorised() -> Principal:
+        principal = caller.result()
+        principal.require_tenant(request.tenant_id)
+        _require_owner(owner.result(), request.phone_number, request.tenant_id)
+        return principal
 
-
-def _store(
-    req: func.HttpRequest,
-    app: App,
-    principal: Principal,
-    fingerprint: bytes,
-    parse: Callable[[], UploadRequest | FormUpload],
-) -> func.HttpResponse:
-    """One upload, however its body was sent: the same checks, the same 201, idempotent."""
+    try:
+        declared = normalise_declared(request.declared_type)
+        check_extension(request.file_name, declared)
+        data = request.decode_data(limit)
+    except ServiceError:
+        authorised()
+        raise
+    digest = beside(_sha256, data) if request.sha256 is None else None
+    principal = authorised()
 
     def produce(seed: str | None) -> func.HttpResponse:
-        request = parse()
-        principal.require_tenant(request.tenant_id)
-        # The number's owner is read while the file is decoded and hashed; a refusal of the file
-        # still waits for it, so a number not the tenant's is answered first, as it always was.
-        owner = beside(app.directory.number_owner, request.phone_number)
-        try:
-            declared = normalise_declared(request.declared_type)
-            check_extension(request.file_name, declared)
-            data = request.decode_data(app.settings.max_media_bytes)
-        except ServiceError:
-            _require_owner(owner.result(), request.phone_number, request.tenant_id)
-            raise
-        digest = request.sha256 or beside(_sha256, data)
-        _require_owner(owner.result(), request.phone_number, request.tenant_id)
         record = app.ingest.store(
             tenant_id=request.tenant_id,
             phone_number=request.phone_number,
@@ -77,12 +70,27 @@ def _store(
             declared_type=declared,
             data=data,
             media_id=seed,
-            sha256=digest if isinstance(digest, str) else digest.result(),
+            sha256=request.sha256 if digest is None else digest.result(),
         )
         return json_response(upload_response(record), 201, {"Location": location(record)})
 
     scope = f"upload:{principal.email}"
     return app.idempotency.run(scope, req.headers.get("Idempotency-Key"), fingerprint, produce)
+
+
+def _parse_body(req: func.HttpRequest, limit: int) -> tuple[UploadRequest | FormUpload, bytes]:
+    """The upload's fields (the file not decoded yet, for JSON) and what an Idempotency-Key is
+    bound to."""
+    content_type = req.headers.get("Content-Type")
+    if (content_type or "").split(";", 1)[0].strip().lower() == "multipart/form-data":
+        # Imported here: the multipart parser is not needed by JSON uploads.
+        from shared.media.upload_form import parse_form, refuse_oversized
+
+        refuse_oversized(req.headers.get("Content-Length"), limit)
+        form = parse_form(req.get_body(), content_type, limit)
+        return form, form.fingerprint
+    body = req.get_body()
+    return parse_upload(body, limit), body
 
 
 def upload_response(record: MediaRecord) -> dict[str, object]:
