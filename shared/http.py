@@ -11,11 +11,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
-from azure.core.exceptions import (
-    HttpResponseError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
 
 from shared import app as application
 from shared.errors import ServiceError, StorageUnavailable
@@ -106,19 +101,25 @@ def serve(
             response = handler(req, application.current())
         except ServiceError as exc:
             response = to_problem(exc)
-        except (ServiceRequestError, ServiceResponseError):
-            log.warning("storage unreachable", exc_info=True)
-            response = to_problem(StorageUnavailable())
-        except HttpResponseError as exc:
-            if exc.status_code is not None and exc.status_code >= 500:
-                log.warning("storage answered %s", exc.status_code, exc_info=True)
-                response = to_problem(StorageUnavailable())
-            else:
-                response = _internal_error(correlation)
-        except Exception:  # noqa: BLE001 - the one boundary where anything unexpected becomes a 500
-            response = _internal_error(correlation)
+        except Exception as exc:  # noqa: BLE001 - the one boundary where anything unexpected ends
+            response = _unexpected(exc, correlation)
         response.headers["X-Correlation-Id"] = correlation
         return response
+
+
+def _unexpected(exc: Exception, correlation: str) -> func.HttpResponse:
+    """Storage unreachable or failing: 503; anything else: a 500 with the correlation id. The
+    SDK's exception types are imported here, so endpoints that never reach storage (the API
+    documents) do not load azure-core to start."""
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        log.warning("storage unreachable", exc_info=True)
+        return to_problem(StorageUnavailable())
+    if isinstance(exc, HttpResponseError) and (exc.status_code or 0) >= 500:
+        log.warning("storage answered %s", exc.status_code, exc_info=True)
+        return to_problem(StorageUnavailable())
+    return _internal_error(correlation)
 
 
 def _internal_error(correlation: str) -> func.HttpResponse:
