@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -81,8 +82,8 @@ def test_a_session_answers_201_with_a_write_once_url_for_15_minutes(
     assert created["requiredHeaders"] == {"x-ms-blob-type": "BlockBlob"}
     query = dict(p.split("=", 1) for p in urlsplit(created["uploadUrl"]).query.split("&"))
     assert query["sp"] == "c" and query["sr"] == "b"  # create only, this one blob
-    expires = time.mktime(time.strptime(created["expiresAt"][:19], "%Y-%m-%dT%H:%M:%S"))
-    assert 14 * 60 < expires - time.timezone - before <= 15 * 60 + 1
+    expires = datetime.fromisoformat(created["expiresAt"]).timestamp()
+    assert 14 * 60 < expires - before <= 15 * 60 + 1
     assert shown(base_url, account, created["mediaId"])["state"] == "uploading"
 
 
