@@ -99,13 +99,14 @@ param bandwidthClientSecret string = ''
 @secure()
 param bandwidthCallbackPassword string = ''
 
-@description('Create the Event Grid subscription that drives optimize_media. The post-deploy hook turns it on once the function is deployed.')
+@description('Create the Event Grid subscriptions that drive optimize_media and receive_upload. The post-deploy hook turns them on once the functions are deployed.')
 param blobEventSubscriptionEnabled bool = false
 
 @description('Blob containers of the media account.')
 param mediaContainers array = [
   'attachments'
   'originals'
+  'uploads'
 ]
 
 @description('Tables of the media account.')
@@ -119,6 +120,7 @@ param mediaTables array = [
   'idempotency'
   'inbound'
   'deliveries'
+  'uploadsessions'
 ]
 
 @description('Queues of the media account.')
@@ -182,6 +184,7 @@ module mediaStorage 'app/storage-media.bicep' = {
     location: location
     tags: tags
     containerNames: mediaContainers
+    stagingContainerName: 'uploads'
     tableNames: mediaTables
     queueNames: mediaQueues
   }
@@ -299,6 +302,8 @@ module eventGrid 'app/eventgrid.bicep' = {
     mediaStorageAccountName: mediaStorage.outputs.name
     functionAppName: api.outputs.name
     functionName: 'optimize_media'
+    stagingFunctionName: 'receive_upload'
+    stagingContainerName: 'uploads'
     createSubscription: blobEventSubscriptionEnabled
   }
 }

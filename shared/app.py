@@ -30,6 +30,8 @@ from shared.inbound.records import InboundRecords
 from shared.inbound.recovery import Recovery
 from shared.login_throttle import LoginThrottle, ThrottleTable
 from shared.media.ingest import Ingest
+from shared.media.sessions import UploadSessions
+from shared.media.staging import Staging
 from shared.media.store import MediaStore
 from shared.messages import gateway, store
 from shared.messages.gateway import SandboxDelivery
@@ -63,6 +65,8 @@ class App:
     idempotency: Idempotency[func.HttpResponse]
     outbound: OutboundClient
     ingest: Ingest
+    sessions: UploadSessions
+    staging: Staging
     carriers: Carriers
     messages: MessageStore
     webhooks: WebhookDeliveries
@@ -120,6 +124,7 @@ class App:
             media, outbound, container_url=container_url, max_bytes=settings.max_media_bytes
         )
         ingest = Ingest(media, settings)
+        sessions = UploadSessions(storage, settings)
         records, pending = InboundRecords(storage), PendingIndex(storage)
         queue = ProcessingQueue(storage, settings.inbound_queue)
         return cls(
@@ -131,6 +136,8 @@ class App:
             Idempotency(storage, replay=replayed),
             outbound,
             ingest,
+            sessions,
+            Staging(storage, settings, sessions, ingest),
             carriers,
             messages,
             webhooks,

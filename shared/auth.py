@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from shared.errors import Forbidden, Unauthorized
 from shared.login_throttle import LoginThrottle
+from shared.overlap import beside
 from shared.passwords import verify_password
 from shared.tenancy import TenantDirectory
 
@@ -106,13 +107,17 @@ class Authenticator:
     def authenticate(self, header: str | None, client: str | None = None) -> Principal:
         """The principal for a Basic header; `client` is the caller's address (throttling)."""
         email, password = parse_basic(header)
-        user = self._directory.get_user(email)
-        stored = user.password_hash if user else None
+        # The user's row and the throttle's rows are independent reads: overlapped.
+        lookup = beside(self._directory.get_user, email)
         stripe = hmac.new(self._key, email.lower().encode(), hashlib.sha256).digest()
         with self._user_locks[int.from_bytes(stripe[:4], "big") % _USER_LOCK_STRIPES]:
             # Even a cached (known correct) password is checked: answering it while the caller is
             # throttled would tell a guesser which guess was right.
-            attempt = self.throttle.check(email, client)
+            try:
+                attempt = self.throttle.check(email, client)
+            finally:
+                user = lookup.result()
+            stored = user.password_hash if user else None
             if not self._cached(email, stored, password):
                 if not verify_password(stored, password):
                     self.throttle.failed(attempt)

@@ -22,6 +22,9 @@ from shared.storage import storage_errors
 if TYPE_CHECKING:
     from shared.app import App
 
+if TYPE_CHECKING:
+    from shared.auth import Principal
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[func.HttpRequest, "App"], func.HttpResponse]
@@ -50,14 +53,7 @@ def problem(
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> func.HttpResponse:
-    body = {
-        "type": PROBLEM_BASE + code.replace("_", "-"),
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": code,
-        **(extra or {}),
-    }
+    body = problem_body(status, title, detail, code, extra)
     return func.HttpResponse(
         json.dumps(body),
         status_code=status,
@@ -76,6 +72,24 @@ def replayed(answer: StoredAnswer) -> func.HttpResponse:
         mimetype=answer.mimetype,
         charset="utf-8",
     )
+
+
+def problem_body(
+    status: int, title: str, detail: str, code: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "type": PROBLEM_BASE + code.replace("_", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **(extra or {}),
+    }
+
+
+def problem_of(exc: ServiceError) -> dict[str, Any]:
+    """The problem body `exc` is answered with, for embedding in another answer."""
+    return problem_body(exc.status, exc.title, exc.detail, exc.code, exc.extra)
 
 
 def to_problem(exc: ServiceError) -> func.HttpResponse:

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     sas_policy_id: str = Field(default="media-read-v1", min_length=1, max_length=64)
     sas_validity_days: int = Field(default=99 * 365 + 24, gt=0)  # 99 years, leap days included
     max_media_bytes: int = Field(default=5 * MIB, gt=0)
+    # Upload sessions (shared/media/staging.py): the private container clients PUT files to
+    # (must equal the path of receive_upload/function.json), how long an upload URL is valid,
+    # and how long POST .../complete waits for the file's check.
+    staging_container: str = "uploads"
+    upload_session_seconds: int = Field(default=15 * 60, gt=0, le=7 * 24 * 3600)
+    upload_complete_wait_seconds: float = Field(default=20.0, ge=0, le=120)
     carrier_budget_bytes: int = Field(default=1 * MIB, gt=0)
     max_image_side: int = Field(default=1024, gt=0)
 

@@ -34,8 +34,6 @@ from azure.storage.queue import (
     TextBase64DecodePolicy,
     TextBase64EncodePolicy,
 )
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from shared.errors import (
     AlreadyExists,
@@ -44,7 +42,7 @@ from shared.errors import (
     StorageRejected,
     StorageUnavailable,
 )
-from shared.settings import Settings, parse_connection_string
+from shared.settings import Settings
 
 _TIMEOUTS: dict[str, Any] = {"connection_timeout": 5, "read_timeout": 30}
 # Tables use azure-core's retry policy; blobs and queues have the storage SDKs' own, whose default
@@ -65,20 +63,23 @@ def _storage_retry() -> dict[str, Any]:
 TRIGGER_CONNECTIONS = 32
 
 
-class _PooledAdapter(HTTPAdapter):
-    """requests' adapter as azure-core sets it up (32 KiB socket reads), with a given pool size."""
-
-    def init_poolmanager(self, *args: Any, **pool_kwargs: Any) -> None:
-        super().init_poolmanager(*args, blocksize=32768, **pool_kwargs)
-
-
 def _transport(settings: Settings) -> dict[str, Any]:
     """One HTTP transport per service client, keeping as many connections as requests and
     triggers can use at once: a smaller pool (urllib3's default is 10) opens and throws away a
     connection per call beyond it ("Connection pool is full")."""
+    # Imported here, when the clients are built (as the SDKs import their default transport).
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    class PooledAdapter(HTTPAdapter):
+        """requests' adapter as azure-core sets it up (32 KiB socket reads), with a pool size."""
+
+        def init_poolmanager(self, *args: Any, **pool_kwargs: Any) -> None:
+            super().init_poolmanager(*args, blocksize=32768, **pool_kwargs)
+
     size = settings.max_concurrent_requests + TRIGGER_CONNECTIONS
     # No retries in urllib3: the SDK's pipeline retries (as azure-core's own adapter is set up).
-    adapter = _PooledAdapter(
+    adapter = PooledAdapter(
         pool_maxsize=size, max_retries=Retry(total=False, redirect=False, raise_on_status=False)
     )
     session = requests.Session()
@@ -153,6 +154,8 @@ class Storage:
     @classmethod
     def from_settings(cls, settings: Settings) -> Storage:
         if settings.media_storage_connection_string is not None:
+            from shared.settings import parse_connection_string
+
             conn = settings.media_storage_connection_string.get_secret_value()
             parts = parse_connection_string(conn)
             return cls(

@@ -6,14 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 from shared.idempotency import Idempotency
+from shared.media.sessions import UploadSessions
 from shared.media.store import MediaStore
 from shared.media.sweep import sweep_orphan_blobs
 
 
-def sweep(media: MediaStore, idempotency: Idempotency[Any]) -> None:
-    """Orphan media blobs, then expired idempotency claims; one failing does not starve the
-    other."""
+def sweep(media: MediaStore, idempotency: Idempotency[Any], sessions: UploadSessions) -> None:
+    """Orphan media blobs, expired idempotency claims, then finished or unused upload sessions
+    (with their staging blobs); one failing does not starve the others."""
     try:
         sweep_orphan_blobs(media)
     finally:
-        idempotency.remove_expired()
+        try:
+            idempotency.remove_expired()
+        finally:
+            sessions.remove_expired()

@@ -1,5 +1,7 @@
-// New blobs in the media account's 'attachments' container reach the optimize_media function
-// through Event Grid (Flex Consumption supports only the Event Grid source for blob triggers).
+// New blobs in the media account's 'attachments' container reach the optimize_media function,
+// and files PUT to an upload session's URL (the private 'uploads' staging container) reach
+// receive_upload, through Event Grid (Flex Consumption supports only the Event Grid source for
+// blob triggers). Each subscription filters on its own container, so neither sees the other's.
 //
 // The subscription's webhook is the Functions host's blob extension endpoint. Event Grid
 // validates it on creation, and the host creates its 'blobs_extension' system key only once a
@@ -24,7 +26,13 @@ param functionAppName string
 @description('Function (folder) name of the Event Grid blob trigger.')
 param functionName string = 'optimize_media'
 
-@description('Create the event subscription; needs the function deployed first (see above).')
+@description('Function (folder) name of the Event Grid blob trigger on the staging container.')
+param stagingFunctionName string = 'receive_upload'
+
+@description('The staging container upload sessions write to (STAGING_CONTAINER).')
+param stagingContainerName string = 'uploads'
+
+@description('Create the event subscriptions; needs the functions deployed first (see above).')
 param createSubscription bool = false
 
 resource mediaStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -69,6 +77,34 @@ resource optimizeMedia 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022
       ]
       // Only the container the API writes uploads to; 'originals' must not re-trigger.
       subjectBeginsWith: '/blobServices/default/containers/attachments/'
+    }
+    retryPolicy: {
+      maxDeliveryAttempts: 30
+      eventTimeToLiveInMinutes: 1440
+    }
+  }
+}
+
+resource receiveUploads 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = if (createSubscription) {
+  parent: systemTopic
+  name: 'receive-uploads'
+  properties: {
+    destination: {
+      endpointType: 'WebHook'
+      properties: {
+        // As for optimize-media above: the host's system key, read only when created.
+        endpointUrl: createSubscription ? 'https://${functionApp.properties.defaultHostName}/runtime/webhooks/blobs?functionName=Host.Functions.${stagingFunctionName}&code=${listKeys('${functionApp.id}/host/default', '2024-04-01').systemKeys.blobs_extension}' : ''
+        maxEventsPerBatch: 1
+        preferredBatchSizeInKilobytes: 64
+      }
+    }
+    eventDeliverySchema: 'EventGridSchema'
+    filter: {
+      includedEventTypes: [
+        'Microsoft.Storage.BlobCreated'
+      ]
+      // Only the staging container: the checked file moves to 'attachments' (optimize_media's).
+      subjectBeginsWith: '/blobServices/default/containers/${stagingContainerName}/'
     }
     retryPolicy: {
       maxDeliveryAttempts: 30

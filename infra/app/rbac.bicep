@@ -47,7 +47,10 @@ var runtimeStorageRoles = [
 ]
 
 // The app stores media and sets container access policies (Blob Data Owner), keeps records in
-// tables, and moves work through queues; the Event Grid blob trigger needs blob + queue too.
+// tables, and moves work through queues; the Event Grid blob triggers need blob + queue too.
+// Account scope on purpose: receive_upload reads and deletes in the 'uploads' staging container
+// what optimize_media and the API read and write in 'attachments' and 'originals'. Clients get
+// no role at all: an upload session's create-only SAS for one blob is all they hold.
 var mediaStorageRoles = [
   roles.storageBlobDataOwner
   roles.storageQueueDataContributor

@@ -19,7 +19,15 @@ param tags object = {}
 param containerNames array = [
   'attachments'
   'originals'
+  'uploads'
 ]
+
+@description('The staging container of upload sessions (one of containerNames): clients PUT files there with a short-lived create-only SAS; the app moves each checked file to attachments.')
+param stagingContainerName string = 'uploads'
+
+@description('Days after which anything left in the staging container is deleted (the storage sweep removes unused sessions\' blobs within the hour; this is the backstop).')
+@minValue(1)
+param stagingRetentionDays int = 1
 
 @description('Tables to create; the app also creates any it needs on first use.')
 param tableNames array = [
@@ -32,6 +40,7 @@ param tableNames array = [
   'idempotency'
   'inbound'
   'deliveries'
+  'uploadsessions'
 ]
 
 @description('Queues to create; the app also creates any it needs on first use.')
@@ -123,6 +132,41 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
                 version: {
                   delete: {
                     daysAfterCreationGreaterThan: previousVersionRetentionDays
+                  }
+                }
+              }
+            }
+          }
+          {
+            // Upload sessions last 15 minutes and the app deletes every staging blob it checks
+            // or whose session expired unused; whatever a failure left is gone after a day, with
+            // its versions and snapshots.
+            name: 'expire-staged-uploads'
+            enabled: true
+            type: 'Lifecycle'
+            definition: {
+              filters: {
+                blobTypes: [
+                  'blockBlob'
+                ]
+                prefixMatch: [
+                  '${stagingContainerName}/'
+                ]
+              }
+              actions: {
+                baseBlob: {
+                  delete: {
+                    daysAfterCreationGreaterThan: stagingRetentionDays
+                  }
+                }
+                snapshot: {
+                  delete: {
+                    daysAfterCreationGreaterThan: stagingRetentionDays
+                  }
+                }
+                version: {
+                  delete: {
+                    daysAfterCreationGreaterThan: stagingRetentionDays
                   }
                 }
               }

@@ -8,14 +8,14 @@ Every refusal is a `ServiceError` (415 for a type or content problem); nothing i
 from __future__ import annotations
 
 import io
-
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from shared.media.filenames import sanitise
-from shared.media.heif import heif_to_jpeg
 from shared.media.store import MediaRecord, MediaStore
 from shared.media.types import HEIF_TYPES, SUPPORTED, normalise_declared, verify_content
-from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
 
 
 class Ingest:
@@ -36,18 +36,22 @@ class Ingest:
         optimize: bool = True,
         media_id: str | None = None,
         budget_bytes: int | None = None,
+        sha256: str | None = None,
     ) -> MediaRecord:
         """Verify and store one file; `file_name` is kept as sent for the record (an unnamed file
         is the `index`-th attachment of its message, see `file_name_for`).
 
         `optimize=False` records the file as `not_needed`, so the optimiser leaves it as it came.
         A `media_id` derived from an Idempotency-Key's claim makes a repeated store converge on
-        one media item (see `MediaStore.put`).
+        one media item (see `MediaStore.put`). `sha256` is the digest of `data` if known.
         """
         content_type = verify_content(data, normalise_declared(declared_type))
         converted_from = None
         if content_type in HEIF_TYPES:
+            from shared.media.heif import heif_to_jpeg  # HEIC alone needs the HEIF decoder
+
             data, converted_from, content_type = heif_to_jpeg(data), content_type, "image/jpeg"
+            sha256 = None
         state = (
             initial_optimization_state(
                 content_type, data, self._settings, budget_bytes=budget_bytes
@@ -66,6 +70,7 @@ class Ingest:
             converted_from=converted_from,
             source=source,
             media_id=media_id,
+            sha256=sha256,
         )
 
 
@@ -97,6 +102,8 @@ def initial_optimization_state(
     if len(data) > (budget_bytes or settings.carrier_budget_bytes):
         return "pending"
     if kind == "image":
+        from PIL import Image  # images alone need it: imported on the first
+
         try:
             with Image.open(io.BytesIO(data)) as image:  # reads the header only
                 if max(image.size) <= settings.max_image_side:

@@ -24,7 +24,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from azure.core import MatchConditions
@@ -35,9 +35,13 @@ from pydantic.alias_generators import to_camel, to_pascal
 from shared.clock import now_iso
 from shared.errors import AlreadyExists, ChangedMeanwhile, NotConfigured, ServiceError
 from shared.media.policies import StoredPolicy, add_policy, delete_policy, list_policies
+from shared.overlap import later
 from shared.settings import Settings
 from shared.storage import Storage, storage_errors
 from shared.tables import JsonText, Row, Table
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
 
 MEDIA_TABLE = "media"
 # The blob index tag of a blob whose record is not written yet. Tag values allow letters, digits,
@@ -209,8 +213,11 @@ class MediaStore:
         converted_from: str | None = None,
         source: str = "upload",
         media_id: str | None = None,
+        sha256: str | None = None,
     ) -> MediaRecord:
         """Blob first (never overwriting), then the record; if recording fails the blob goes too.
+        `sha256` is the digest of `data` when the caller has it already (computed as it read the
+        bytes). The blob's unrecorded tag is removed after the answer (see `_untag`).
 
         A given `media_id` (derived from an Idempotency-Key's claim) makes a repeated put converge
         on one media item: it returns the record an earlier put stored, and adopts the blob an
@@ -224,7 +231,7 @@ class MediaStore:
                 return earlier
         keyed, media_id = media_id is not None, media_id or secrets.token_hex(16)
         blob_name = f"{media_id}/{file_name}"
-        digest = hashlib.sha256(data).hexdigest()
+        digest = sha256 or hashlib.sha256(data).hexdigest()
         blob = self._storage.blobs.get_blob_client(self.container_name, blob_name)
         metadata = {
             "tenantid": tenant_id,
@@ -273,7 +280,7 @@ class MediaStore:
             self.replace_in_place(
                 blob_name, data, content_type=content_type, metadata=metadata, etag=adopted.etag
             )
-        self._untag(blob)
+        later(self._untag, blob)
         return record
 
     def _write_unrecorded(
@@ -313,7 +320,9 @@ class MediaStore:
         return adopted
 
     def _untag(self, blob: BlobClient) -> None:
-        """The record exists: the blob is no longer the sweep's business."""
+        """The record exists: the blob is no longer the sweep's business. Not waited for: a tag
+        left (this failed, or the process ended first) costs the sweep one check, which finds
+        the record and removes the tag itself."""
         try:
             with storage_errors():
                 blob.set_blob_tags({})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import binascii
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -69,6 +70,7 @@ class UploadRequest:
     declared_type: str  # as sent; normalise with `types.normalise_declared`
     tenant_id: str
     raw_data: Encoded  # `data` still encoded: decoded only once the caller may upload
+    sha256: None = None  # not known before decoding (a form upload's is)
 
     def decode_data(self, max_bytes: int) -> bytes:
         return decode_data(self.raw_data, max_bytes)
@@ -85,6 +87,20 @@ def parse_upload(body: bytes, max_bytes: int) -> UploadRequest:
     fields = _decode_envelope(body)
     errors: list[dict[str, str]] = []
     values = {name: _string_field(fields, name, errors) for name in _STRING_FIELDS}
+    missing = [] if "data" in fields else [_err("data", "is required")]
+    phone, file_name, declared, tenant_id = check_fields(values, errors, missing)
+    return UploadRequest(phone, file_name, declared, tenant_id, Encoded.of(fields["data"]))
+
+
+def check_fields(
+    values: Mapping[str, str | None],
+    errors: list[dict[str, str]],
+    file_errors: Sequence[dict[str, str]] = (),
+) -> tuple[str, str, str, str]:
+    """(phone number, file name, declared type, tenant id) from an upload's text fields, the
+    same rules for every way of uploading; 400 naming every bad field: those the caller found
+    reading the fields (a missing field is None in `values`, already in `errors`), these, then
+    `file_errors` (about the file itself)."""
     phone = parse_e164(values["phoneNumber"]) if values["phoneNumber"] is not None else None
     if values["phoneNumber"] is not None and phone is None:
         errors.append(_err("phoneNumber", "must be an E.164 number such as +15551234567"))
@@ -97,16 +113,37 @@ def parse_upload(body: bytes, max_bytes: int) -> UploadRequest:
     file_name = values["fileName"]
     if file_name is not None and not (0 < len(file_name.strip()) <= MAX_FILE_NAME):
         errors.append(_err("fileName", f"must be 1 to {MAX_FILE_NAME} characters"))
-    if "data" not in fields:
-        errors.append(_err("data", "is required"))
+    errors.extend(file_errors)
     if errors:
         raise ValidationFailed(f"{errors[0]['field']}: {errors[0]['message']}", errors)
     assert phone and tenant_id and file_name and values["contentType"] is not None
-    declared = values["contentType"]
-    return UploadRequest(phone, file_name, declared, tenant_id, Encoded.of(fields["data"]))
+    return phone, file_name, values["contentType"], tenant_id
 
 
 _STRING_FIELDS = ("phoneNumber", "fileName", "contentType", "tenantId")
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """An upload session's request: the upload's fields without the file."""
+
+    phone_number: str
+    file_name: str
+    declared_type: str  # as sent; normalise with `types.normalise_declared`
+    tenant_id: str
+
+
+def parse_session_request(body: bytes) -> SessionRequest:
+    """The JSON body of POST /api/v1/media/uploads, validated as the upload's fields are."""
+    if len(body) > MAX_ENVELOPE_BYTES:
+        raise _envelope_too_large()
+    parsed = json_body.loads(body)
+    if not isinstance(parsed, dict):
+        raise BadRequest("Request body must be a JSON object.", code="malformed_json")
+    fields = {k: msgspec.json.encode(v) for k, v in parsed.items()}
+    errors: list[dict[str, str]] = []
+    values = {name: _string_field(fields, name, errors) for name in _STRING_FIELDS}
+    return SessionRequest(*check_fields(values, errors))
 
 
 def _err(field: str, message: str) -> dict[str, str]:

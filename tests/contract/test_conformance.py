@@ -17,6 +17,7 @@ from openapi_core.templating.responses.exceptions import ResponseNotFound
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from shared.app import App
+from tests import samples
 from tests.conftest import TenantAccount, eventually
 from tests.contract.conftest import Contract, DocumentedRequest, example_jpeg, upload, upload_body
 from tests.webhook_peers import Received, Receiver, media_server, post_inbound, receiving
@@ -245,3 +246,94 @@ def test_an_undocumented_status_would_fail_the_check(
         contract.openapi.validate_response(
             DocumentedRequest(response.request), RequestsOpenAPIResponse(response)
         )
+
+
+# -- the multipart alternative of the upload
+
+
+def upload_form(
+    base_url: str, account: TenantAccount, data: bytes, **fields: str
+) -> requests.Response:
+    form = {"phoneNumber": account.number, "tenantId": account.tenant_id, **fields}
+    return requests.post(
+        f"{base_url}/api/v1/media", data=form, files={"file": ("photo.jpg", data, "image/jpeg")},
+        auth=account.auth, timeout=30,
+    )  # fmt: skip
+
+
+def test_multipart_upload_conforms_and_answers_as_the_json_upload(
+    base_url: str, account: TenantAccount, contract: Contract
+) -> None:
+    jpeg = example_jpeg(contract)
+    created = contract.exchange(upload_form(base_url, account, jpeg), 201).json()
+    as_json = contract.response(upload(base_url, account, upload_body(contract, account)), 201)
+    assert set(created) == set(as_json.json())
+    assert created["sha256"] == as_json.json()["sha256"] and created["fileName"] == "photo.jpg"
+    record = contract.response(get(base_url, account, f"/api/v1/media/{created['mediaId']}"), 200)
+    assert record.json()["uri"] == created["uri"]
+
+
+def test_multipart_upload_errors_conform(
+    base_url: str, account: TenantAccount, contract: Contract
+) -> None:
+    jpeg = example_jpeg(contract)
+    over = jpeg + b"\0" * (5 * 1024 * 1024 + 1 - len(jpeg))
+    too_large = contract.response(upload_form(base_url, account, over), 413).json()
+    assert too_large["detail"] == "Media file exceeds maximum size of 5MB"
+    lying = contract.response(upload_form(base_url, account, samples.image("PNG")), 415)
+    assert lying.json()["code"] == "content_type_mismatch"
+    bad = contract.response(upload_form(base_url, account, jpeg, phoneNumber="555"), 400).json()
+    assert bad["errors"][0]["field"] == "phoneNumber"
+
+
+# -- upload sessions: the file PUT straight to storage
+
+
+def open_session(base_url: str, account: TenantAccount, **changes: str) -> requests.Response:
+    body = {"phoneNumber": account.number, "tenantId": account.tenant_id,
+            "fileName": "photo.jpg", "contentType": "image/jpeg", **changes}  # fmt: skip
+    return requests.post(
+        f"{base_url}/api/v1/media/uploads", json=body, auth=account.auth, timeout=10
+    )
+
+
+def complete(base_url: str, account: TenantAccount, media_id: str) -> requests.Response:
+    return requests.post(
+        f"{base_url}/api/v1/media/uploads/{media_id}/complete", auth=account.auth, timeout=60
+    )
+
+
+def test_upload_session_states_and_completion_conform(
+    base_url: str, account: TenantAccount, contract: Contract
+) -> None:
+    created = contract.exchange(open_session(base_url, account), 201).json()
+    media_id = created["mediaId"]
+    waiting = contract.response(get(base_url, account, f"/api/v1/media/{media_id}"), 200)
+    assert waiting.json()["state"] == "uploading"
+    put = requests.put(
+        created["uploadUrl"], data=example_jpeg(contract), headers=created["requiredHeaders"],
+        timeout=30,
+    )  # fmt: skip
+    assert put.status_code == 201
+    done = contract.response(complete(base_url, account, media_id), 201).json()
+    assert done["mediaId"] == media_id
+    ready = contract.response(get(base_url, account, f"/api/v1/media/{media_id}"), 200)
+    assert ready.json()["state"] == "ready"
+
+
+def test_upload_session_refusals_conform(
+    base_url: str, account: TenantAccount, contract: Contract
+) -> None:
+    unsupported = open_session(base_url, account, fileName="a.bmp", contentType="image/bmp")
+    contract.response(unsupported, 415)
+    created = contract.response(open_session(base_url, account), 201).json()
+    media_id = created["mediaId"]
+    requests.put(
+        created["uploadUrl"], data=samples.image("PNG"), headers=created["requiredHeaders"],
+        timeout=30,
+    )  # fmt: skip
+    refused = contract.response(complete(base_url, account, media_id), 415).json()
+    assert refused["code"] == "content_type_mismatch"
+    rejected = contract.response(get(base_url, account, f"/api/v1/media/{media_id}"), 200).json()
+    assert rejected["state"] == "rejected" and rejected["problem"] == refused
+    contract.response(complete(base_url, account, "0" * 32), 404)

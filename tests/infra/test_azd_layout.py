@@ -164,7 +164,7 @@ def test_event_grid_sends_new_attachments_to_optimize_media() -> None:
     (topic,) = template.resources_of("Microsoft.EventGrid/systemTopics")
     assert topic.properties["topicType"] == "Microsoft.Storage.StorageAccounts"
     assert topic.properties["source"] == bicep.Expr("mediaStorage.id")
-    (subscription,) = template.resources_of("Microsoft.EventGrid/systemTopics/eventSubscriptions")
+    subscription = template.resource("optimizeMedia")
     event_filter = subscription.properties["filter"]
     assert "Microsoft.Storage.BlobCreated" in event_filter["includedEventTypes"]
     assert event_filter["subjectBeginsWith"] == "/blobServices/default/containers/attachments/"
@@ -177,11 +177,35 @@ def test_event_grid_sends_new_attachments_to_optimize_media() -> None:
     assert params["mediaStorageAccountName"] == bicep.Expr("mediaStorage.outputs.name")
 
 
-def test_event_subscription_waits_for_the_deployed_function() -> None:
-    (subscription,) = module("eventgrid.bicep").resources_of(
+def test_staged_uploads_reach_receive_upload_and_nothing_else_does() -> None:
+    template = module("eventgrid.bicep")
+    subscription = template.resource("receiveUploads")
+    event_filter = subscription.properties["filter"]
+    assert event_filter["includedEventTypes"] == ["Microsoft.Storage.BlobCreated"]
+    # The module's parameter, which main.bicep sets to the container below.
+    assert event_filter["subjectBeginsWith"] == (
+        "/blobServices/default/containers/${stagingContainerName}/"
+    )
+    endpoint = subscription.properties["destination"]["properties"]["endpointUrl"]
+    assert "functionName=Host.Functions.${stagingFunctionName}&code=" in endpoint.then
+    params = module_params("eventGrid")
+    assert params["stagingFunctionName"] == "receive_upload"
+    assert params["stagingContainerName"] == "uploads"
+    staging = json.loads((ROOT / "receive_upload" / "function.json").read_text())["bindings"][0]
+    assert staging["type"] == "blobTrigger" and staging["source"] == "EventGrid"
+    assert staging["path"] == "uploads/{name}"
+    from shared.settings import Settings
+
+    assert Settings.model_fields["staging_container"].default == "uploads"
+
+
+def test_event_subscriptions_wait_for_the_deployed_functions() -> None:
+    subscriptions = module("eventgrid.bicep").resources_of(
         "Microsoft.EventGrid/systemTopics/eventSubscriptions"
     )
-    assert subscription.condition == bicep.Expr("createSubscription")
+    assert {s.symbol for s in subscriptions} == {"optimizeMedia", "receiveUploads"}
+    for subscription in subscriptions:
+        assert subscription.condition == bicep.Expr("createSubscription")
     assert module_params("eventGrid")["createSubscription"] == bicep.Expr(
         "blobEventSubscriptionEnabled"
     )
