@@ -20,38 +20,34 @@ lifecycle rule deletes anything left older than a day, should the sweep fail for
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from azure.core import MatchConditions
-from azure.core.exceptions import (
-    ResourceExistsError,
-    ResourceModifiedError,
-    ResourceNotFoundError,
-)
-from azure.data.tables import TableClient, TableEntity, UpdateMode
+from pydantic import Field, PlainSerializer
 
 from shared.clock import rfc3339, utc_now
 from shared.errors import (
+    AlreadyExists,
     BadRequest,
+    ChangedMeanwhile,
     PayloadTooLarge,
     ServiceError,
     UnsupportedMediaType,
     ValidationFailed,
 )
-from shared.storage import Storage
+from shared.storage import Storage, storage_errors
+from shared.tables import JsonText, Row, Table, key_also_named
 
 if TYPE_CHECKING:
     from shared.settings import Settings
 
 SESSIONS_TABLE = "uploadsessions"
 EXPIRY_PARTITION = "expires-"
+SESSION_ROW = "session"
 # How long after its URL expired a session still waits for the check of a file PUT just in time.
 GRACE = timedelta(minutes=5)
 # How long the reason of a rejection stays readable.
@@ -60,22 +56,32 @@ REJECTION_KEPT = timedelta(days=1)
 EXPIRY_BATCH = 2000
 log = logging.getLogger(__name__)
 
+# Stored as RFC 3339 text, as every timestamp here (shared.clock).
+Moment = Annotated[datetime, PlainSerializer(rfc3339, return_type=str)]
+
 UPLOADING, READY, REJECTED = "uploading", "ready", "rejected"
 
 
-@dataclass(frozen=True)
-class UploadSession:
-    media_id: str
+class UploadSession(Row):
+    """partition = media id, row = `session`."""
+
+    partition_key: str = key_also_named("media_id", "PartitionKey")
+    row_key: str = SESSION_ROW
     tenant_id: str
     phone_number: str
     file_name: str  # as the client named it; the stored name is derived as for any upload
     declared_type: str  # canonical
     blob_name: str  # in the staging container
-    created_at: datetime
-    expires_at: datetime
+    created_at: Moment
+    expires_at: Moment
     state: str = UPLOADING
-    problem: dict[str, Any] | None = None
-    etag: str | None = None
+    problem: JsonText[dict[str, Any] | None] = None
+    # When the sweep may remove the row: `remove_after`, later for a rejection (kept readable).
+    removal_due: Moment | None = Field(default=None, alias="RemoveAfter")
+
+    @property
+    def media_id(self) -> str:
+        return self.partition_key
 
     @property
     def remove_after(self) -> datetime:
@@ -119,6 +125,10 @@ _REFUSALS: dict[int, type[ServiceError]] = {
 _PROBLEM_KEYS = frozenset({"type", "title", "status", "detail", "code"})
 
 
+class SessionPointer(Row):
+    """partition = `expires-{hour}`, row = the media id of a session due for removal then."""
+
+
 def _pointer_partition(moment: datetime) -> str:
     return EXPIRY_PARTITION + moment.astimezone(UTC).strftime("%Y%m%dT%H")
 
@@ -132,6 +142,8 @@ class UploadSessions:
         self._storage = storage
         self._settings = settings
         self._now = clock
+        self._sessions = Table.of(storage, SESSIONS_TABLE, UploadSession)
+        self._pointers = Table.of(storage, SESSIONS_TABLE, SessionPointer)
 
     @property
     def container_name(self) -> str:
@@ -140,30 +152,25 @@ class UploadSessions:
     def now(self) -> datetime:
         return self._now()
 
-    def _table(self) -> TableClient:
-        return self._storage.table(SESSIONS_TABLE)
+    def _point(self, media_id: str, due: datetime) -> None:
+        self._pointers.upsert(
+            SessionPointer(partition_key=_pointer_partition(due), row_key=media_id)
+        )
 
     def open(self, session: UploadSession) -> UploadSession:
         """Record a new session (create-only); one recorded earlier under the same media id (a
         retry under the same Idempotency-Key) is returned instead."""
-        table = self._table()
-        table.upsert_entity(
-            {"PartitionKey": _pointer_partition(session.remove_after), "RowKey": session.media_id}
-        )
+        self._point(session.media_id, session.remove_after)
         try:
-            written = table.create_entity(_entity(session, session.remove_after))
-        except ResourceExistsError:
+            return self._sessions.insert(session.changed(removal_due=session.remove_after))
+        except AlreadyExists:
             earlier = self.get(session.media_id)
             if earlier is None:
                 raise
             return earlier
-        return replace(session, etag=written["etag"])
 
     def get(self, media_id: str) -> UploadSession | None:
-        try:
-            return _session(self._table().get_entity(media_id, "session"))
-        except ResourceNotFoundError:
-            return None
+        return self._sessions.get(media_id, SESSION_ROW)
 
     def find(self, tenant_ids: frozenset[str] | set[str], media_id: str) -> UploadSession | None:
         """The session if one of `tenant_ids` owns it; another tenant's is none at all."""
@@ -174,99 +181,51 @@ class UploadSessions:
         """`uploading` -> `ready` (no problem) or `rejected` (with it), only from the version
         `session` was read at: False when another run settled it first."""
         state = READY if problem is None else REJECTED
-        remove_after = session.remove_after
+        due = session.removal_due or session.remove_after
         if problem is not None:
-            remove_after = max(remove_after, self._now() + REJECTION_KEPT)
-            self._table().upsert_entity(
-                {"PartitionKey": _pointer_partition(remove_after), "RowKey": session.media_id}
-            )
-        settled = replace(session, state=state, problem=problem)
+            due = max(due, self._now() + REJECTION_KEPT)
+            self._point(session.media_id, due)
         try:
-            self._table().update_entity(
-                _entity(settled, remove_after), mode=UpdateMode.REPLACE, etag=session.etag,
-                match_condition=MatchConditions.IfNotModified,
-            )  # fmt: skip
-        except (ResourceModifiedError, ResourceNotFoundError):
+            self._sessions.update(session.changed(state=state, problem=problem, removal_due=due))
+        except ChangedMeanwhile:
             return False
         return True
 
     def discard_staged(self, blob_name: str) -> None:
         blob = self._storage.blobs.get_blob_client(self.container_name, blob_name)
-        with suppress(ResourceNotFoundError):
+        with suppress(ChangedMeanwhile), storage_errors():  # already gone: fine
             blob.delete_blob(delete_snapshots="include")
 
     def remove_expired(self, *, limit: int = EXPIRY_BATCH) -> int:
         """Delete at most `limit` sessions due for removal (and any staging blob an unused one
         left), found through their pointers; the number of sessions deleted."""
         now = self._now()
-        table = self._table()
-        due = table.query_entities(
+        due = self._pointers.query(
             "PartitionKey ge @first and PartitionKey lt @current",
-            parameters={"first": EXPIRY_PARTITION, "current": _pointer_partition(now)},
+            {"first": EXPIRY_PARTITION, "current": _pointer_partition(now)},
             select=["PartitionKey", "RowKey"],
-            results_per_page=limit,
+            limit=limit,
         )
         removed = seen = 0
         for pointer in islice(due, limit):
             seen += 1
-            removed += self._remove_if_due(table, str(pointer["RowKey"]), now)
-            table.delete_entity(pointer["PartitionKey"], pointer["RowKey"])
+            removed += self._remove_if_due(pointer.row_key, now)
+            self._pointers.delete(pointer.partition_key, pointer.row_key)
         if seen == limit:
             log.warning("removed %d upload sessions; the next run goes on", removed)
         return removed
 
-    def _remove_if_due(self, table: TableClient, media_id: str, now: datetime) -> bool:
-        try:
-            entity = table.get_entity(media_id, "session")
-        except ResourceNotFoundError:
+    def _remove_if_due(self, media_id: str, now: datetime) -> bool:
+        session = self.get(media_id)
+        if session is None:
             return False
-        if now <= datetime.fromisoformat(entity["RemoveAfter"]):
+        if now <= (session.removal_due or session.remove_after):
             return False  # kept longer since this pointer was written: a later one removes it
-        session = _session(entity)
         if session.state == UPLOADING:
             # Unused, or its file never checked (the trigger kept failing): nothing stays.
             self.discard_staged(session.blob_name)
         try:
-            table.delete_entity(
-                media_id, "session", etag=session.etag,
-                match_condition=MatchConditions.IfNotModified,
-            )  # fmt: skip
-        except (ResourceNotFoundError, ResourceModifiedError):
+            self._sessions.delete(media_id, SESSION_ROW, etag=session.etag)
+        except ChangedMeanwhile:
             return False  # settled meanwhile: its own pointer removes it
         return True
-
-
-def _entity(session: UploadSession, remove_after: datetime) -> dict[str, Any]:
-    entity: dict[str, Any] = {
-        "PartitionKey": session.media_id,
-        "RowKey": "session",
-        "TenantId": session.tenant_id,
-        "PhoneNumber": session.phone_number,
-        "FileName": session.file_name,
-        "DeclaredType": session.declared_type,
-        "BlobName": session.blob_name,
-        "CreatedAt": rfc3339(session.created_at),
-        "ExpiresAt": rfc3339(session.expires_at),
-        "RemoveAfter": rfc3339(remove_after),
-        "State": session.state,
-    }
-    if session.problem is not None:
-        entity["Problem"] = json.dumps(session.problem)
-    return entity
-
-
-def _session(entity: TableEntity) -> UploadSession:
-    problem = entity.get("Problem")
-    return UploadSession(
-        media_id=str(entity["PartitionKey"]),
-        tenant_id=str(entity["TenantId"]),
-        phone_number=str(entity["PhoneNumber"]),
-        file_name=str(entity["FileName"]),
-        declared_type=str(entity["DeclaredType"]),
-        blob_name=str(entity["BlobName"]),
-        created_at=datetime.fromisoformat(entity["CreatedAt"]),
-        expires_at=datetime.fromisoformat(entity["ExpiresAt"]),
-        state=str(entity["State"]),
-        problem=json.loads(problem) if problem else None,
-        etag=entity.metadata["etag"],
-    )
