@@ -19,9 +19,8 @@ import logging
 import re
 import secrets
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-import azure.functions as func
 from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 
 from shared.errors import NotConfigured, ServiceError
@@ -32,13 +31,24 @@ from shared.media.upload_request import too_large
 from shared.storage import Storage
 
 if TYPE_CHECKING:
-    from shared.app import App
     from shared.settings import Settings
 
 # What a client must send with its PUT (a Put Blob call needs the blob type).
 REQUIRED_HEADERS = {"x-ms-blob-type": "BlockBlob"}
 _MEDIA_ID = re.compile(r"^[0-9a-f]{32}$")
 log = logging.getLogger(__name__)
+
+
+class StagedBlob(Protocol):
+    """What the blob trigger delivers (an `azure.functions.blob.InputStream`)."""
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def length(self) -> int | None: ...
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class Staging:
@@ -97,7 +107,7 @@ class Staging:
         )
         return f"{blob.url}?{token}"
 
-    def receive(self, blob: func.blob.InputStream) -> None:
+    def receive(self, blob: StagedBlob) -> None:
         """Check one staging blob and settle its session; a blob no session expects is removed."""
         _, _, name = (blob.name or "").partition("/")
         media_id, _, _ = name.partition("/")
@@ -110,7 +120,7 @@ class Staging:
             self._check(session, blob)
         self._sessions.discard_staged(name)
 
-    def _check(self, session: UploadSession, blob: func.blob.InputStream) -> None:
+    def _check(self, session: UploadSession, blob: StagedBlob) -> None:
         limit = self._settings.max_media_bytes
         problem: dict[str, Any] | None = None
         try:
@@ -142,8 +152,3 @@ def refusal_of(error: ServiceError) -> dict[str, Any]:
         "status": error.status, "title": error.title, "detail": error.detail,
         "code": error.code, **error.extra,
     }  # fmt: skip
-
-
-def receive_staged(blob: func.blob.InputStream, app: App) -> None:
-    """The blob trigger's work (receive_upload): one staged file checked and settled."""
-    app.staging.receive(blob)

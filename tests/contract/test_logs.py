@@ -107,7 +107,7 @@ DOMAIN_CALLS = {
     "deliver_webhook": "current().webhooks.handle",
     "process_inbound": "current().inbound.process",
     "optimize_media": "optimize_blob",
-    "receive_upload": "receive_staged",
+    "receive_upload": "current().staging.receive",
     "deliveries_poison": "current().message_deliveries.fail_poisoned",
     "inbound_poison": "current().inbound.fail_poisoned",
     "webhooks_poison": "current().webhooks.dead_letter_poisoned",
