@@ -5,19 +5,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.carriers.callbacks import SignatureReplays
 from shared.idempotency import Idempotency
 from shared.media.sessions import UploadSessions
 from shared.media.store import MediaStore
 from shared.media.sweep import sweep_orphan_blobs
 
 
-def sweep(media: MediaStore, idempotency: Idempotency[Any], sessions: UploadSessions) -> None:
-    """Orphan media blobs, expired idempotency claims, then finished or unused upload sessions
-    (with their staging blobs); one failing does not starve the others."""
+def sweep(
+    media: MediaStore,
+    idempotency: Idempotency[Any],
+    sessions: UploadSessions,
+    replays: SignatureReplays,
+) -> None:
+    """Orphan media blobs, expired idempotency claims, finished or unused upload sessions (with
+    their staging blobs), then carrier signatures too old to verify; one failing does not starve
+    the others."""
     try:
         sweep_orphan_blobs(media)
     finally:
         try:
             idempotency.remove_expired()
         finally:
-            sessions.remove_expired()
+            try:
+                sessions.remove_expired()
+            finally:
+                replays.remove_expired()

@@ -8,4 +8,4 @@ from shared.sweeps import sweep
 def main(timer: func.TimerRequest, context: func.Context) -> None:
     with invocation(context):
         app = current()
-        sweep(app.media, app.idempotency, app.sessions)
+        sweep(app.media, app.idempotency, app.sessions, app.carrier_statuses.replays)

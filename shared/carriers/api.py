@@ -104,7 +104,8 @@ def telnyx_events(req: func.HttpRequest, app: App) -> func.HttpResponse:
     kind = telnyx.event_type(event)
     if kind != telnyx.INBOUND_EVENT and kind not in telnyx.STATUS_EVENTS:
         return json_response({"ignored": kind})
-    claim = app.carrier_statuses.replays.claim(telnyx.CARRIER, signature)
+    signed_at = int(req.headers["telnyx-timestamp"])  # verified above
+    claim = app.carrier_statuses.replays.claim(telnyx.CARRIER, signature, signed_at)
     try:
         try:
             if kind == telnyx.INBOUND_EVENT:

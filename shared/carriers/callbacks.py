@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from datetime import UTC, datetime
 
 from shared.carriers.common import StatusReport
 from shared.carriers.index import ProviderIndex
@@ -20,20 +21,32 @@ log = logging.getLogger(__name__)
 
 
 class SeenSignature(Row):
-    """partition = SHA-256 of the signature, row = the carrier."""
+    """partition = the hour of the signed timestamp (`YYYYMMDDTHH`, UTC), row = the carrier and
+    the SHA-256 of the signature. A replay carries the same timestamp, so it meets the same row;
+    whole past hours are removed by the storage sweep (`SignatureReplays.remove_expired`)."""
 
     seen_at: int
+
+
+# Signatures older than this can no longer verify (Telnyx: 300 s tolerance), so their rows go.
+REPLAYS_KEPT_SECONDS = 3600
+REPLAYS_BATCH = 2000
+
+
+def _hour(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y%m%dT%H")
 
 
 class SignatureReplays:
     def __init__(self, table: Table[SeenSignature]) -> None:
         self._table = table
 
-    def claim(self, carrier: str, signature: str) -> SeenSignature:
+    def claim(self, carrier: str, signature: str, signed_at: int) -> SeenSignature:
         """Remember a signature seen within its tolerance window; the same one again is a
         replay of a captured request, refused with 409 `replayed`."""
-        seen = SeenSignature(partition_key=hashlib.sha256(signature.encode()).hexdigest(),
-                             row_key=carrier, seen_at=int(time.time()))  # fmt: skip
+        digest = hashlib.sha256(signature.encode()).hexdigest()
+        seen = SeenSignature(partition_key=_hour(signed_at), row_key=f"{carrier}-{digest}",
+                             seen_at=int(time.time()))  # fmt: skip
         try:
             return self._table.insert(seen)
         except AlreadyExists:
@@ -43,6 +56,17 @@ class SignatureReplays:
         """Forget a signature whose request was not recorded, so the provider's retry of that
         very request is not taken for a replay."""
         self._table.delete(seen.partition_key, seen.row_key)
+
+    def remove_expired(self, now: float | None = None, *, limit: int = REPLAYS_BATCH) -> int:
+        """Delete at most `limit` remembered signatures of hours that can no longer verify; one
+        range query over past hours, so the cost follows what there is to remove."""
+        cutoff = _hour((time.time() if now is None else now) - REPLAYS_KEPT_SECONDS)
+        old = self._table.query("PartitionKey lt @cutoff", {"cutoff": cutoff}, limit=limit)
+        removed = 0
+        for seen in old:
+            self._table.delete(seen.partition_key, seen.row_key)
+            removed += 1
+        return removed
 
 
 class CarrierStatuses:
