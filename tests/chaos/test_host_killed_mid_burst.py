@@ -10,10 +10,10 @@ host's threads cannot be replayed exactly).
 
 Leases, shortened from Azure's so a run takes under a minute and a half:
 - Queue messages a dead host had taken come back after `--queue-lease` (Azure: the Functions host
-  takes them for 10 minutes, renewed while the function runs). It must stay above the webhook
+  takes them for 10 minutes, renewed while the function runs). It stays above the webhook
   deliveries' stale-claim limit (`stale_claim_seconds`, 30 s): a try's message that comes back
-  sooner finds the claim live and is dropped as a duplicate, which Azure's 10 minutes never let
-  happen. This lease is most of the test's runtime.
+  sooner finds the claim live and is queued again until the claim is stale, which would only
+  make the run longer. This lease is most of the test's runtime.
 - A delivery attempt's claim (`DELIVERY_CLAIM_LEASE_SECONDS`, 120 s in Azure) is 5 s: under the
   queue lease, as 120 s is under 10 minutes, so a redelivered job takes over at once.
 - Lost inbound queue messages are found by the recover_inbound timer (every 30 s) once
