@@ -78,6 +78,7 @@ class App:
     intake: Intake
     inbound: InboundProcessor
     inbound_recovery: Recovery
+    throttle_rows: ThrottleTable
 
     @classmethod
     def build(cls, settings: Settings, *, outbound: OutboundClient | None = None) -> App:
@@ -85,8 +86,9 @@ class App:
         would give (tests: a shorter deadline)."""
         storage = Storage.from_settings(settings)
         directory = TenantDirectory(storage)
+        throttle_rows = ThrottleTable(storage)
         throttle = LoginThrottle(
-            ThrottleTable(storage),
+            throttle_rows,
             per_user_address=settings.login_failures_per_user_address,
             per_address=settings.login_failures_per_address,
             per_user=settings.login_failures_per_user,
@@ -174,6 +176,7 @@ class App:
                 queue,
                 recover_after_seconds=settings.inbound_recover_after_seconds,
             ),
+            throttle_rows,
         )
 
 

@@ -11,6 +11,11 @@ it logged in from before) cost one point read and no write. Invariants: a bucket
 recorded failure and drains with time; a write that loses a race re-reads and applies its change
 again, so no failure is lost; a storage failure answers 503 (`StorageUnavailable`): the throttle
 fails closed, never letting unchecked guesses through.
+
+Rows do not outlive their use: each write also writes a pointer in partition `expires-{hour}`
+(the hour the row becomes idle), and the storage sweep removes rows idle for `IDLE_SECONDS`
+through the pointers of past hours (`ThrottleTable.remove_idle`): one more write per throttle
+write, and a sweep whose cost follows what there is to remove.
 """
 
 from __future__ import annotations
@@ -74,18 +79,39 @@ _pairs = msgspec.json.Decoder(dict[str, Pair])
 
 
 class _Bucket(Row):
-    """Partition: the key's hash; row: `throttle`. `pairs` is msgspec JSON (compact arrays)."""
+    """Partition: the key's hash; row: `throttle`. `pairs` is msgspec JSON (compact arrays);
+    `written_at` (seconds since the epoch) is when the row last changed."""
 
     level: float
     at: float
     pairs: str = "{}"
+    written_at: float = 0.0
+
+
+class _Pointer(Row):
+    """Partition: `expires-{hour}`, row: a bucket's key that may be idle from that hour on."""
+
+
+_EXPIRY_PARTITION = "expires-"
+# A row untouched this long holds nothing: its buckets drained (a window is minutes) and every
+# user it knew is no longer known (KNOWN_SECONDS). The sweep removes it.
+IDLE_SECONDS = KNOWN_SECONDS + 3_600.0
+EXPIRY_BATCH = 2000
+
+
+def _expiry_partition(moment: float) -> str:
+    return _EXPIRY_PARTITION + time.strftime("%Y%m%dT%H", time.gmtime(moment))
 
 
 class ThrottleTable:
     """The rows in Table Storage; storage failures arrive as `StorageUnavailable` (503)."""
 
-    def __init__(self, storage: Storage, name: str = TABLE) -> None:
+    def __init__(
+        self, storage: Storage, name: str = TABLE, clock: Callable[[], float] = time.time
+    ) -> None:
         self._rows = Table.of(storage, name, _Bucket)
+        self._pointers = Table.of(storage, name, _Pointer)
+        self._clock = clock
 
     def read(self, key: str) -> ThrottleRow:
         stored = self._rows.get(key, _ROW)
@@ -94,13 +120,20 @@ class ThrottleTable:
         return ThrottleRow(stored.level, stored.at, _pairs.decode(stored.pairs), stored.etag)
 
     def write(self, key: str, row: ThrottleRow) -> bool:
+        now = self._clock()
         bucket = _Bucket(
             partition_key=key,
             row_key=_ROW,
             level=float(row.level),
             at=float(row.at),
             pairs=msgspec.json.encode(row.pairs).decode(),
+            written_at=now,
             etag=row.etag,
+        )
+        # The pointer first: a row never exists without one, so none outlives its use. A row
+        # written again later gets a later pointer; the earlier one then finds it busy.
+        self._pointers.upsert(
+            _Pointer(partition_key=_expiry_partition(now + IDLE_SECONDS), row_key=key)
         )
         try:
             if row.etag is None:
@@ -110,6 +143,29 @@ class ThrottleTable:
         except (AlreadyExists, ChangedMeanwhile):
             return False
         return True
+
+    def remove_idle(self, *, limit: int = EXPIRY_BATCH) -> int:
+        """Delete at most `limit` rows idle for `IDLE_SECONDS`, found through the pointers of
+        past hours (one range query: the cost follows what there is to remove); a row written
+        meanwhile is kept (its etag changed, or it is not idle yet). The number deleted."""
+        now = self._clock()
+        due = self._pointers.query(
+            "PartitionKey ge @first and PartitionKey lt @current",
+            {"first": _EXPIRY_PARTITION, "current": _expiry_partition(now)},
+            select=["PartitionKey", "RowKey"],
+            limit=limit,
+        )
+        removed = 0
+        for pointer in due:
+            row = self._rows.get(pointer.row_key, _ROW)
+            if row is not None and now - row.written_at >= IDLE_SECONDS:
+                try:
+                    self._rows.delete(row.partition_key, _ROW, etag=row.etag)
+                    removed += 1
+                except ChangedMeanwhile:
+                    pass  # written just now: its own pointer comes later
+            self._pointers.delete(pointer.partition_key, pointer.row_key)
+        return removed
 
 
 def _hash(kind: str, value: str) -> str:

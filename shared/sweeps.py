@@ -7,6 +7,7 @@ from typing import Any
 
 from shared.carriers.callbacks import SignatureReplays
 from shared.idempotency import Idempotency
+from shared.login_throttle import ThrottleTable
 from shared.media.sessions import UploadSessions
 from shared.media.store import MediaStore
 from shared.media.sweep import sweep_orphan_blobs
@@ -17,10 +18,11 @@ def sweep(
     idempotency: Idempotency[Any],
     sessions: UploadSessions,
     replays: SignatureReplays,
+    throttle: ThrottleTable,
 ) -> None:
     """Orphan media blobs, expired idempotency claims, finished or unused upload sessions (with
-    their staging blobs), then carrier signatures too old to verify; one failing does not starve
-    the others."""
+    their staging blobs), carrier signatures too old to verify, then idle login-throttle rows; one
+    failing does not starve the others."""
     try:
         sweep_orphan_blobs(media)
     finally:
@@ -30,4 +32,7 @@ def sweep(
             try:
                 sessions.remove_expired()
             finally:
-                replays.remove_expired()
+                try:
+                    replays.remove_expired()
+                finally:
+                    throttle.remove_idle()
