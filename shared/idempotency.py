@@ -236,12 +236,7 @@ class Idempotency[A: Response]:
         """Delete at most `limit` claims (finished or not) older than the replay window, found
         through their pointers; the number of claims deleted."""
         now = self._now()
-        due = self._pointers.query(
-            "PartitionKey ge @first and PartitionKey lt @current",
-            {"first": EXPIRY_PARTITION, "current": _expiry_partition(now)},
-            select=["PartitionKey", "RowKey"],
-            limit=limit,
-        )
+        due = self._pointers.keys_between(EXPIRY_PARTITION, _expiry_partition(now), limit=limit)
         removed = seen = 0
         for pointer in due:
             seen += 1

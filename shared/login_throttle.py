@@ -149,12 +149,7 @@ class ThrottleTable:
         past hours (one range query: the cost follows what there is to remove); a row written
         meanwhile is kept (its etag changed, or it is not idle yet). The number deleted."""
         now = self._clock()
-        due = self._pointers.query(
-            "PartitionKey ge @first and PartitionKey lt @current",
-            {"first": _EXPIRY_PARTITION, "current": _expiry_partition(now)},
-            select=["PartitionKey", "RowKey"],
-            limit=limit,
-        )
+        due = self._pointers.keys_between(_EXPIRY_PARTITION, _expiry_partition(now), limit=limit)
         removed = 0
         for pointer in due:
             row = self._rows.get(pointer.row_key, _ROW)

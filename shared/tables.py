@@ -181,6 +181,16 @@ class Table[R: "Row"]:
             for entity in self._client.list_entities(select=select):
                 yield self._load(entity)
 
+    def keys_between(self, first: str, before: str, *, limit: int) -> Iterator[R]:
+        """The keys of at most `limit` rows whose partition is in [`first`, `before`): one range
+        query, e.g. the expiry pointers of the hours already past."""
+        return self.query(
+            "PartitionKey ge @first and PartitionKey lt @before",
+            {"first": first, "before": before},
+            select=["PartitionKey", "RowKey"],
+            limit=limit,
+        )
+
     def partition(self, partition_key: str) -> Iterator[R]:
         return self.query("PartitionKey eq @pk", {"pk": partition_key})
 

@@ -200,12 +200,7 @@ class UploadSessions:
         """Delete at most `limit` sessions due for removal (and any staging blob an unused one
         left), found through their pointers; the number of sessions deleted."""
         now = self._now()
-        due = self._pointers.query(
-            "PartitionKey ge @first and PartitionKey lt @current",
-            {"first": EXPIRY_PARTITION, "current": _pointer_partition(now)},
-            select=["PartitionKey", "RowKey"],
-            limit=limit,
-        )
+        due = self._pointers.keys_between(EXPIRY_PARTITION, _pointer_partition(now), limit=limit)
         removed = seen = 0
         for pointer in islice(due, limit):
             seen += 1
