@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 import azure.functions as func
 
@@ -50,8 +48,6 @@ from shared.webhooks.dead_letters import DeadLetter, DeadLetters
 from shared.webhooks.deliveries import (
     WebhookDeliveries,
     WebhookDelivery,
-    WebhookTarget,
-    webhook_id_for,
 )
 
 
@@ -166,7 +162,7 @@ class App:
                 outbound,
                 ingest,
                 media,
-                _InboundWebhooks(webhooks),
+                webhooks,
                 media_credentials=carriers.media_credentials,
                 max_media_bytes=settings.max_media_bytes,
             ),
@@ -177,24 +173,6 @@ class App:
                 recover_after_seconds=settings.inbound_recover_after_seconds,
             ),
             throttle_rows,
-        )
-
-
-class _InboundWebhooks:
-    """The customer webhooks as inbound processing uses them
-    (`shared.inbound.processing.CustomerWebhooks`)."""
-
-    def __init__(self, webhooks: WebhookDeliveries) -> None:
-        self._webhooks = webhooks
-
-    def webhook_id(self, event_type: str, idempotency_key: str) -> str:
-        return webhook_id_for(f"{event_type}:{idempotency_key}")
-
-    def enqueue(
-        self, tenant_id: str, event_type: str, payload: Mapping[str, Any], idempotency_key: str
-    ) -> None:
-        self._webhooks.enqueue(
-            WebhookTarget(tenant_id), event_type, payload, idempotency_key=idempotency_key
         )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from shared.clock import now_iso
 from shared.errors import ChangedMeanwhile, ServiceError
@@ -30,22 +30,9 @@ from shared.media.store import MediaRecord, MediaStore
 from shared.media.upload_request import TOO_LARGE
 from shared.outbound import OutboundClient, OutboundRefused, Reason
 from shared.storage import job_fields
+from shared.webhooks.deliveries import WebhookDeliveries, WebhookTarget, keyed_webhook_id
 
 log = logging.getLogger(__name__)
-
-
-class CustomerWebhooks(Protocol):
-    """Queues the customer's signed webhook for an event (shared.webhooks)."""
-
-    def webhook_id(self, event_type: str, idempotency_key: str) -> str:
-        """The id the webhook of `event_type` for `idempotency_key` gets (the same every time)."""
-        ...
-
-    def enqueue(
-        self, tenant_id: str, event_type: str, payload: Mapping[str, Any], idempotency_key: str
-    ) -> None:
-        """Record and queue the webhook once however often it is enqueued."""
-        ...
 
 
 # The headers that fetch an attachment of a carrier at a URL, if that carrier requires any.
@@ -65,7 +52,7 @@ class InboundProcessor:
     outbound: OutboundClient
     ingest: Ingest
     media: MediaStore
-    webhooks: CustomerWebhooks
+    webhooks: WebhookDeliveries
     media_credentials: MediaCredentials
     max_media_bytes: int
 
@@ -84,7 +71,10 @@ class InboundProcessor:
             if record is None:
                 return
         self.webhooks.enqueue(
-            record.tenant_id, EVENT_TYPE, record.payload(), idempotency_key=record.message_id
+            WebhookTarget(record.tenant_id),
+            EVENT_TYPE,
+            record.payload(),
+            idempotency_key=record.message_id,
         )
         self.pending.clear(tenant_id, message_id)
 
@@ -101,7 +91,7 @@ class InboundProcessor:
             "processed_at": now_iso(),
             "attachments": [_attachment(m) for m in stored],
             "failed_attachments": [r.failure for r in results if r.failure is not None],
-            "webhook_id": self.webhooks.webhook_id(EVENT_TYPE, record.message_id),
+            "webhook_id": keyed_webhook_id(EVENT_TYPE, record.message_id),
         }
         current: InboundRecord | None = record
         while current is not None and current.state != PROCESSED:

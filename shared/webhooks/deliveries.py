@@ -144,6 +144,11 @@ def webhook_id_for(key: str) -> str:
     return "msg_" + uuid.uuid5(_ID_NAMESPACE, key).hex
 
 
+def keyed_webhook_id(event_type: str, idempotency_key: str) -> str:
+    """The `webhook-id` `enqueue` gives the webhook of `event_type` under `idempotency_key`."""
+    return webhook_id_for(f"{event_type}:{idempotency_key}")
+
+
 class WebhookDeliveries:
     """Recording webhooks, making their tries (the deliver_webhook queue trigger), and the
     operators' redelivery."""
@@ -183,7 +188,7 @@ class WebhookDeliveries:
         if len(body) > MAX_PAYLOAD_CHARS:
             raise ValueError(f"webhook payload over {MAX_PAYLOAD_CHARS} characters")
         webhook_id = (
-            webhook_id_for(f"{event_type}:{idempotency_key}")
+            keyed_webhook_id(event_type, idempotency_key)
             if idempotency_key
             else "msg_" + uuid.uuid4().hex
         )
