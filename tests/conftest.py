@@ -14,7 +14,9 @@ from typing import Any
 import azure.functions as func
 import pytest
 
+from shared import auth as auth_module
 from shared.app import App, install
+from shared.passwords import verify_password
 from shared.settings import Settings
 from tools import azurite
 from tools.localhost import LocalHost, TriggerRunner, make_server
@@ -176,3 +178,16 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+@pytest.fixture
+def verifications(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """Records each full (argon2) verification the authenticator performs."""
+    calls: list[str | None] = []
+
+    def counting(stored: str | None, password: str) -> bool:
+        calls.append(stored)
+        return verify_password(stored, password)
+
+    monkeypatch.setattr(auth_module, "verify_password", counting)
+    return calls

@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import azure.functions as func
@@ -22,22 +22,11 @@ from shared.inbound.intake import Intake
 from shared.inbound.pending import PendingIndex
 from shared.inbound.queue import ProcessingQueue
 from shared.inbound.records import PROCESSED, InboundRecord, InboundRecords
-from tests.conftest import TenantAccount, app_with
+from tests.conftest import TenantAccount
 from tests.functional.test_inbound_webhook import body_of, post_event, run_queues, view
-from tests.webhook_peers import CARRIER_SECRET, carrier_headers, sample_event
+from tests.webhook_peers import carrier_headers, sample_event
 
 WAIT = 10.0
-
-
-@pytest.fixture
-def inbound_app(app: App) -> Iterator[App]:
-    tag = uuid.uuid4().hex[:10]
-    with app_with(
-        app, carrier_webhook_secret=CARRIER_SECRET, inbound_queue=f"t-in-{tag}",
-        webhook_queue=f"t-wh-{tag}", webhook_retry_schedule_seconds=(0, 0),
-        webhook_retry_jitter=0.0,
-    ) as changed:  # fmt: skip
-        yield changed
 
 
 class FirstSendFails(ProcessingQueue):

@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import azure.functions as func
-import pytest
 from azure.functions.queue import QueueMessage
 
 import deliver_webhook
@@ -25,24 +23,13 @@ from shared.inbound.pending import PENDING_TABLE
 from tests.conftest import TenantAccount, app_with
 from tests.context import invocation_context
 from tests.functional.test_inbound_webhook import body_of, signed
-from tests.webhook_peers import CARRIER_SECRET, Receiver, receiving, sample_event
+from tests.webhook_peers import Receiver, receiving, sample_event
 
 LATER = timedelta(hours=1)
 
 
 def recover(app: App, now: datetime) -> int:
     return app.inbound_recovery.run(now)
-
-
-@pytest.fixture
-def inbound_app(app: App) -> Iterator[App]:
-    tag = uuid.uuid4().hex[:10]
-    with app_with(
-        app, carrier_webhook_secret=CARRIER_SECRET, inbound_queue=f"t-in-{tag}",
-        webhook_queue=f"t-wh-{tag}", webhook_retry_schedule_seconds=(0, 0),
-        webhook_retry_jitter=0.0,
-    ) as changed:  # fmt: skip
-        yield changed
 
 
 def take(app: App, queue_name: str, tenant_id: str) -> list[bytes]:

@@ -12,7 +12,6 @@ import dataclasses
 import io
 import json
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -38,23 +37,12 @@ from tests import samples
 from tests.conftest import TenantAccount, app_with, http_request
 from tests.context import invocation_context
 from tests.webhook_peers import (
-    CARRIER_SECRET,
     Receiver,
     carrier_headers,
     media_server,
     receiving,
     sample_event,
 )
-
-
-@pytest.fixture
-def inbound_app(app: App) -> Iterator[App]:
-    tag = uuid.uuid4().hex[:10]
-    with app_with(
-        app, carrier_webhook_secret=CARRIER_SECRET, inbound_queue=f"t-in-{tag}",
-        webhook_queue=f"t-wh-{tag}", webhook_retry_schedule_seconds=(0, 0), webhook_retry_jitter=0.0,
-    ) as changed:  # fmt: skip
-        yield changed
 
 
 def post_event(body: bytes, headers: dict[str, str]) -> func.HttpResponse:

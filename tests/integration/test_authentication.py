@@ -2,25 +2,10 @@
 
 import pytest
 
-from shared import auth as auth_module
 from shared.app import App
 from shared.auth import Authenticator
 from shared.errors import Forbidden, Unauthorized
-from shared.passwords import verify_password
 from tests.conftest import FakeClock, TenantAccount
-
-
-@pytest.fixture
-def verifications(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
-    """Records each full (argon2) verification the authenticator performs."""
-    calls: list[str | None] = []
-
-    def counting(stored: str | None, password: str) -> bool:
-        calls.append(stored)
-        return verify_password(stored, password)
-
-    monkeypatch.setattr(auth_module, "verify_password", counting)
-    return calls
 
 
 def test_valid_credentials_give_the_users_tenants(app: App, account: TenantAccount) -> None:

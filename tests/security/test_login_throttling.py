@@ -14,12 +14,10 @@ import pytest
 import requests
 
 import get_message
-from shared import auth as auth_module
 from shared.app import App, install
 from shared.auth import Authenticator, client_address
 from shared.errors import LoginThrottled, StorageUnavailable, Unauthorized
 from shared.login_throttle import LoginThrottle, ThrottleRecords, ThrottleRow, ThrottleTable
-from shared.passwords import verify_password
 from shared.settings import Settings
 from shared.storage import Storage
 from tests.conftest import FakeClock, TenantAccount, http_request, make_account
@@ -35,19 +33,6 @@ def header(email: str, password: str) -> str:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-@pytest.fixture
-def verifications(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
-    """Records each full (argon2) verification the authenticator performs."""
-    calls: list[str | None] = []
-
-    def counting(stored: str | None, password: str) -> bool:
-        calls.append(stored)
-        return verify_password(stored, password)
-
-    monkeypatch.setattr(auth_module, "verify_password", counting)
-    return calls
 
 
 @pytest.fixture
